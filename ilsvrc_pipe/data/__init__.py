@@ -1,0 +1,1 @@
+"""Reading the world: ILSVRC trees, devkits, Kaggle CSVs and images."""

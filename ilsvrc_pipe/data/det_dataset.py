@@ -1,0 +1,253 @@
+"""ILSVRC DET records: image lists, per-class train lists, val1/val2, blacklists, boxes.
+
+Everything is returned as pandas tables keyed by the image's stem (its path relative to
+``Data/DET/<split dir>`` without extension; ``image_id`` in the record tables, as in
+``loc_dataset``), so later stages join images and boxes without caring which list an image came from.  Images without an XML (verified negatives) and XMLs without
+objects are ordinary images with zero boxes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from .annotations import parse_annotation
+from .errors import DataFormatError
+from .synsets import SynsetTable, devkit_data_dir, find_det_synsets, find_devkit_file, ilsvrc_dir
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "val1", "val2", "test")
+TRAIN_LABELS = {1: "positive", 0: "partially boxed", -1: "negative"}
+_TRAIN_LIST = re.compile(r"^train_(\d+)\.txt$")
+
+
+# -- list files ----------------------------------------------------------------------------------
+def _list_lines(path: Path):
+    """(line number, fields) of each non-blank line; blank lines carry no record in these lists."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            fields = raw.split()
+            if fields:
+                yield lineno, fields
+
+
+def _int_field(text: str, path: Path, lineno: int, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise DataFormatError(f"{path}:{lineno}: expected an integer {what}, got {text!r}") from None
+
+
+def read_det_image_list(path: str | os.PathLike) -> pd.DataFrame:
+    """``<stem> <index>`` lists (``val.txt``, ``test.txt``, ``det_lists/val1.txt``): columns stem, index.
+
+    Stems and indices must be unique: the devkit identifies an image by its index.
+    """
+    path = Path(path)
+    stems, indices = [], []
+    seen_stem: dict[str, int] = {}
+    seen_index: dict[int, int] = {}
+    for lineno, fields in _list_lines(path):
+        if len(fields) != 2:
+            raise DataFormatError(f"{path}:{lineno}: expected '<image stem> <index>', got {len(fields)} fields")
+        stem, index = fields[0], _int_field(fields[1], path, lineno, "image index")
+        if stem in seen_stem:
+            raise DataFormatError(f"{path}:{lineno}: image {stem} already listed on line {seen_stem[stem]}")
+        if index in seen_index:
+            raise DataFormatError(f"{path}:{lineno}: index {index} already used on line {seen_index[index]}")
+        seen_stem[stem], seen_index[index] = lineno, lineno
+        stems.append(stem)
+        indices.append(index)
+    return pd.DataFrame({"stem": pd.Series(stems, dtype=object), "index": np.asarray(indices, dtype=np.int64)})
+
+
+def read_det_train_list(path: str | os.PathLike) -> pd.DataFrame:
+    """``ImageSets/DET/train_<k>.txt``: columns stem, label (1 positive, 0 partially boxed, -1 negative)."""
+    path = Path(path)
+    stems, labels = [], []
+    for lineno, fields in _list_lines(path):
+        if len(fields) != 2:
+            raise DataFormatError(f"{path}:{lineno}: expected '<image stem> <label>', got {len(fields)} fields")
+        label = _int_field(fields[1], path, lineno, "label")
+        if label not in TRAIN_LABELS:
+            raise DataFormatError(f"{path}:{lineno}: expected label 1, 0 or -1, got {label}")
+        stems.append(fields[0])
+        labels.append(label)
+    return pd.DataFrame({"stem": pd.Series(stems, dtype=object), "label": np.asarray(labels, dtype=np.int64)})
+
+
+def read_det_blacklist(path: str | os.PathLike, synsets: SynsetTable) -> pd.DataFrame:
+    """``<val index> <wnid>`` pairs whose detections and ground truth the scorer ignores.
+
+    Columns index, wnid; duplicate lines are kept (they have no extra effect when scoring).
+    """
+    path = Path(path)
+    indices, wnids = [], []
+    for lineno, fields in _list_lines(path):
+        if len(fields) != 2:
+            raise DataFormatError(f"{path}:{lineno}: expected '<image index> <wnid>', got {len(fields)} fields")
+        index = _int_field(fields[0], path, lineno, "image index")
+        if fields[1] not in synsets:
+            raise DataFormatError(f"{path}:{lineno}: {fields[1]!r} is not a DET class of {synsets.source or 'the synsets'}")
+        indices.append(index)
+        wnids.append(fields[1])
+    return pd.DataFrame({"index": np.asarray(indices, dtype=np.int64), "wnid": pd.Series(wnids, dtype=object)})
+
+
+def map_split_to_val(split_list: pd.DataFrame, val_list: pd.DataFrame, split_path: str | os.PathLike = "split list") -> pd.DataFrame:
+    """val1/val2 stems (renumbered 1..n inside their file) with their official ``val.txt`` index.
+
+    Returns columns stem, index (official), split_index (the number inside the split file).
+    """
+    official = dict(zip(val_list["stem"], val_list["index"]))
+    missing = [s for s in split_list["stem"] if s not in official]
+    if missing:
+        raise DataFormatError(f"{split_path}: {len(missing)} image(s) are not in val.txt, e.g. {missing[:3]}")
+    return pd.DataFrame({
+        "stem": split_list["stem"].to_numpy(dtype=object),
+        "index": np.asarray([official[s] for s in split_list["stem"]], dtype=np.int64),
+        "split_index": split_list["index"].to_numpy(dtype=np.int64),
+    })
+
+
+# -- locations inside a data root ----------------------------------------------------------------
+def find_det_blacklist(root: str | os.PathLike) -> Path | None:
+    return find_devkit_file(root, "ILSVRC2015_det_validation_blacklist.txt", "*det_validation_blacklist.txt")
+
+
+def det_image_sets_dir(root: str | os.PathLike) -> Path:
+    return ilsvrc_dir(root) / "ImageSets" / "DET"
+
+
+def det_split_list_path(root: str | os.PathLike, split: str) -> Path:
+    """Where the image list of a split lives (val1/val2 come from the devkit's ``det_lists``)."""
+    if split in ("val1", "val2"):
+        return devkit_data_dir(root) / "det_lists" / f"{split}.txt"
+    if split in ("val", "test"):
+        return det_image_sets_dir(root) / f"{split}.txt"
+    raise ValueError(f"no single image list for DET split {split!r} (expected one of val, val1, val2, test)")
+
+
+def read_det_split(root: str | os.PathLike, split: str) -> pd.DataFrame:
+    """Images of val/val1/val2/test: columns stem, index (official val/test index)."""
+    path = det_split_list_path(root, split)
+    if not path.is_file():
+        raise FileNotFoundError(f"DET {split} list not found: {path}")
+    images = read_det_image_list(path)
+    if split in ("val1", "val2"):
+        val = read_det_image_list(det_split_list_path(root, "val"))
+        images = map_split_to_val(images, val, path)[["stem", "index"]]
+    return images
+
+
+def read_det_train_lists(root: str | os.PathLike, synsets: SynsetTable) -> pd.DataFrame:
+    """All ``train_<k>.txt`` in k order: columns stem, wnid (class k), label."""
+    folder = det_image_sets_dir(root)
+    lists = sorted(((int(m.group(1)), p) for p in folder.glob("train_*.txt") if (m := _TRAIN_LIST.match(p.name))))
+    if not lists:
+        raise FileNotFoundError(f"no DET train lists ({folder}/train_<k>.txt)")
+    tables = []
+    for k, path in lists:
+        if not 1 <= k <= len(synsets):
+            raise DataFormatError(f"{path}: class id {k} is outside 1..{len(synsets)} of {synsets.source}")
+        table = read_det_train_list(path)
+        table.insert(1, "wnid", synsets.wnid_of_id(k))
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+# -- records -------------------------------------------------------------------------------------
+IMAGE_COLUMNS = ["image_id", "index", "split", "path", "xml_path", "width", "height", "n_boxes"]
+BOX_COLUMNS = ["image_id", "wnid", "x1", "y1", "x2", "y2"]
+
+
+class DetRecords(NamedTuple):
+    """Images of one split (one row each) and their boxes; unpacks as ``images, boxes``.
+
+    images: image_id (stem), index (val/test list index; running 1-based number for train), split,
+    path (``.JPEG``), xml_path (None without XML), width, height (-1 where unknown), n_boxes.
+    boxes: image_id, wnid, x1, y1, x2, y2 (inclusive, XML frame). The per-class train list labels
+    (positive / partial / negative) are :func:`read_det_train_lists`.
+    """
+
+    images: pd.DataFrame
+    boxes: pd.DataFrame
+
+
+def _image_size_from_file(path: Path) -> tuple[int, int]:
+    """Width and height from the image header (only the header is read); (-1, -1) if unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (OSError, ValueError):
+        logger.warning("%s: cannot read the image size", path)
+        return -1, -1
+
+
+def _split_stems(root, split: str, synsets: SynsetTable) -> pd.DataFrame:
+    """stem and index of every image of a split (train: union of the per-class lists, first seen first)."""
+    if split != "train":
+        return read_det_split(root, split)
+    stems = pd.unique(read_det_train_lists(root, synsets)["stem"].to_numpy(dtype=object))
+    return pd.DataFrame({"stem": stems, "index": np.arange(1, len(stems) + 1, dtype=np.int64)})
+
+
+def load_det_records(root: str | os.PathLike, split: str, synsets: SynsetTable | None = None,
+                     read_boxes: bool = True, sizes_from_images: bool = True) -> DetRecords:
+    """DET images and boxes of ``split`` (train, val, val1, val2, test) under a data root.
+
+    Sizes come from the XML; images without an XML (verified negatives, test) get theirs from the
+    image header when ``sizes_from_images``. Broken boxes are dropped with a warning (see
+    :func:`parse_annotation`); objects of classes outside ``synsets`` are an error.
+    ``read_boxes=False`` skips the XMLs (a fast listing).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown DET split {split!r}; expected one of {SPLITS}")
+    synsets = synsets or find_det_synsets(root)
+    base = ilsvrc_dir(root)
+    folder = "val" if split in ("val1", "val2") else split
+    listed = _split_stems(root, split, synsets)
+    data_dir, xml_dir = base / "Data" / "DET" / folder, base / "Annotations" / "DET" / folder
+
+    paths, xml_paths, widths, heights, counts, box_rows = [], [], [], [], [], []
+    for stem in tqdm(listed["stem"], desc=f"DET {split}", unit="image", leave=False, disable=len(listed) < 1000):
+        path, xml_path = data_dir / f"{stem}.JPEG", xml_dir / f"{stem}.xml"
+        has_xml = split != "test" and xml_path.is_file()
+        width = height = -1
+        n_boxes = 0
+        if has_xml and read_boxes:
+            ann = parse_annotation(xml_path)
+            unknown = [n for n in ann.names if n not in synsets]
+            if unknown:
+                raise DataFormatError(f"{xml_path}: object class {unknown[0]!r} is not a DET class of {synsets.source}")
+            width, height, n_boxes = ann.width or -1, ann.height or -1, len(ann)
+            box_rows.extend((stem, name, *box) for name, box in zip(ann.names, ann.boxes.tolist()))
+        if width < 0 and sizes_from_images and path.is_file():
+            width, height = _image_size_from_file(path)
+        paths.append(str(path))
+        xml_paths.append(str(xml_path) if has_xml else None)
+        widths.append(width)
+        heights.append(height)
+        counts.append(n_boxes)
+    images = pd.DataFrame({
+        "image_id": listed["stem"].to_numpy(dtype=object),
+        "index": listed["index"].to_numpy(dtype=np.int64),
+        "split": split,
+        "path": pd.Series(paths, dtype=object),
+        "xml_path": pd.Series(xml_paths, dtype=object),
+        "width": np.asarray(widths, dtype=np.int64),
+        "height": np.asarray(heights, dtype=np.int64),
+        "n_boxes": np.asarray(counts, dtype=np.int64),
+    })
+    boxes = pd.DataFrame(box_rows, columns=BOX_COLUMNS).astype(
+        {"image_id": object, "wnid": object, "x1": np.float64, "y1": np.float64, "x2": np.float64, "y2": np.float64})
+    return DetRecords(images[IMAGE_COLUMNS], boxes)

@@ -1,0 +1,247 @@
+"""Class maps: the one place that converts between the two ILSVRC class numberings.
+
+* devkit id: 1-based position in the devkit's class list (``map_clsloc.txt``, ``meta_clsloc.mat``,
+  ``map_det.txt`` ...). Devkit files (ground truth, submissions) use it. It is NOT sorted order.
+* sorted index: 0-based position of the WNID in the sorted WNID list (torchvision, Kaggle).
+
+Inside the package classes are WNIDs or sorted indices; devkit ids appear only at file edges, and
+every conversion goes through :class:`SynsetTable`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import DataFormatError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SynsetTable:
+    """Classes in devkit order. ``wnids[i]`` has devkit id ``i + 1``."""
+
+    wnids: tuple[str, ...]
+    names: tuple[str, ...]
+    source: str = ""
+    _id: dict = field(init=False, repr=False, compare=False)
+    _sorted: tuple = field(init=False, repr=False, compare=False)
+    _index: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if len(self.names) != len(self.wnids):
+            raise ValueError("names and wnids differ in length")
+        ids = {w: i + 1 for i, w in enumerate(self.wnids)}
+        if len(ids) != len(self.wnids):
+            dup = sorted({w for w in self.wnids if list(self.wnids).count(w) > 1})
+            raise DataFormatError(f"{self.source or 'synsets'}: duplicate WNIDs {dup[:5]}")
+        srt = tuple(sorted(self.wnids))
+        object.__setattr__(self, "_id", ids)
+        object.__setattr__(self, "_sorted", srt)
+        object.__setattr__(self, "_index", {w: i for i, w in enumerate(srt)})
+
+    # -- sizes and lists ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.wnids)
+
+    def __contains__(self, wnid: str) -> bool:
+        return wnid in self._id
+
+    @property
+    def sorted_wnids(self) -> tuple[str, ...]:
+        """WNIDs in sorted order: position = sorted index."""
+        return self._sorted
+
+    # -- conversions -------------------------------------------------------------------------
+    def id_of(self, wnid: str) -> int:
+        """Devkit id (1-based) of a WNID."""
+        try:
+            return self._id[wnid]
+        except KeyError:
+            raise KeyError(f"WNID {wnid!r} is not a class of {self.source or 'this synset table'}") from None
+
+    def wnid_of_id(self, devkit_id: int) -> str:
+        if not 1 <= int(devkit_id) <= len(self.wnids):
+            raise KeyError(f"devkit id {devkit_id} outside 1..{len(self.wnids)}")
+        return self.wnids[int(devkit_id) - 1]
+
+    def index_of(self, wnid: str) -> int:
+        """Sorted index (0-based) of a WNID."""
+        try:
+            return self._index[wnid]
+        except KeyError:
+            raise KeyError(f"WNID {wnid!r} is not a class of {self.source or 'this synset table'}") from None
+
+    def wnid_of_index(self, index: int) -> str:
+        return self._sorted[int(index)]
+
+    def name_of(self, wnid: str) -> str:
+        return self.names[self.id_of(wnid) - 1]
+
+    def ids_to_indices(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Vectorised devkit id -> sorted index."""
+        lut = np.array([self._index[w] for w in self.wnids], dtype=np.int64)
+        return lut[np.asarray(ids, dtype=np.int64) - 1]
+
+    def indices_to_ids(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Vectorised sorted index -> devkit id."""
+        lut = np.array([self._id[w] for w in self._sorted], dtype=np.int64)
+        return lut[np.asarray(indices, dtype=np.int64)]
+
+    def subset(self, wnids: Iterable[str]) -> "SynsetTable":
+        """A table of some classes, keeping their devkit order (ids renumbered 1..K)."""
+        keep = set(wnids)
+        pairs = [(w, n) for w, n in zip(self.wnids, self.names) if w in keep]
+        return SynsetTable(tuple(p[0] for p in pairs), tuple(p[1] for p in pairs), self.source)
+
+
+# -- readers -------------------------------------------------------------------------------------
+def _read_text_table(path: Path) -> SynsetTable:
+    """``wnid id name`` (devkit map file) or ``wnid [name]`` (list: line i = id i)."""
+    rows: list[tuple[int, str, str]] = []
+    kind = None
+    with open(path, encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            line = raw.strip()
+            if not line:
+                continue
+            parts = line.split(None, 2)
+            wnid = parts[0]
+            if not (wnid.startswith("n") and wnid[1:].isdigit()):
+                raise DataFormatError(f"{path}:{lineno}: expected a WNID like n01440764 first, got {wnid!r}")
+            this_kind = "map" if len(parts) >= 2 and parts[1].lstrip("-").isdigit() else "list"
+            if kind is None:
+                kind = this_kind
+            elif kind != this_kind:
+                raise DataFormatError(
+                    f"{path}:{lineno}: mixes 'wnid id name' and 'wnid name' lines (expected {kind} format)")
+            if kind == "map":
+                rows.append((int(parts[1]), wnid, parts[2] if len(parts) > 2 else ""))
+            else:
+                name = line.split(None, 1)[1] if len(parts) > 1 else ""
+                rows.append((len(rows) + 1, wnid, name))
+    if not rows:
+        raise DataFormatError(f"{path}: no classes found")
+    rows.sort(key=lambda r: r[0])
+    ids = [r[0] for r in rows]
+    if ids != list(range(1, len(rows) + 1)):
+        raise DataFormatError(f"{path}: class ids must be exactly 1..{len(rows)}, got {ids[:10]}...")
+    return SynsetTable(tuple(r[1] for r in rows), tuple(r[2] for r in rows), str(path))
+
+
+def _mat_field(rec, name):
+    try:
+        return rec[name]
+    except (KeyError, ValueError, IndexError):
+        return None
+
+
+def _read_mat(path: Path) -> SynsetTable:
+    """``synsets`` struct array of a devkit .mat (2012 meta.mat, meta_clsloc.mat, meta_det.mat).
+
+    Classes are the leaves (``num_children == 0`` or empty ``children``) when the array also holds
+    WordNet ancestors, sorted by the ``*_ID`` field; the devkit's id is the position in that list.
+    """
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(str(path), squeeze_me=True, struct_as_record=True)
+    except Exception as exc:  # scipy raises several types for broken files
+        raise DataFormatError(f"{path}: not a readable .mat file ({exc})") from exc
+    if "synsets" not in mat:
+        raise DataFormatError(f"{path}: expected a variable 'synsets', found {sorted(k for k in mat if not k.startswith('__'))}")
+    arr = np.atleast_1d(mat["synsets"])
+    fields = arr.dtype.names or ()
+    if "WNID" not in fields:
+        raise DataFormatError(f"{path}: 'synsets' has no WNID field (fields: {fields})")
+    id_field = next((f for f in fields if f.endswith("_ID")), None)
+    name_field = "name" if "name" in fields else ("words" if "words" in fields else None)
+    rows = []
+    for pos, rec in enumerate(arr, 1):
+        if "num_children" in fields and int(np.asarray(rec["num_children"]).item() or 0) != 0:
+            continue
+        if "num_children" not in fields and "children" in fields and np.asarray(rec["children"]).size > 0:
+            continue
+        cid = int(np.asarray(rec[id_field]).item()) if id_field else pos
+        name = str(rec[name_field]) if name_field else ""
+        rows.append((cid, str(rec["WNID"]), name))
+    rows.sort(key=lambda r: r[0])
+    ids = [r[0] for r in rows]
+    if ids != list(range(1, len(rows) + 1)):
+        raise DataFormatError(f"{path}: class ids of the leaf synsets must be 1..{len(rows)}, got {ids[:10]}...")
+    return SynsetTable(tuple(r[1] for r in rows), tuple(r[2] for r in rows), str(path))
+
+
+def read_synsets(path: str | os.PathLike) -> SynsetTable:
+    """Read any class list: a devkit map file, a ``wnid [name]`` list, or a devkit ``.mat``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"synset file not found: {path}")
+    if path.suffix.lower() == ".mat":
+        return _read_mat(path)
+    return _read_text_table(path)
+
+
+# -- discovery inside a data root ---------------------------------------------------------------
+def ilsvrc_dir(root: str | os.PathLike) -> Path:
+    """The ``ILSVRC`` folder of a data root (the root itself when it already is that folder)."""
+    root = Path(root)
+    if (root / "ILSVRC").is_dir():
+        return root / "ILSVRC"
+    if (root / "Data").is_dir() or (root / "devkit").is_dir() or (root / "ImageSets").is_dir():
+        return root
+    return root / "ILSVRC"
+
+
+def devkit_data_dir(root: str | os.PathLike) -> Path:
+    for cand in (ilsvrc_dir(root) / "devkit" / "data", Path(root) / "devkit" / "data"):
+        if cand.is_dir():
+            return cand
+    return ilsvrc_dir(root) / "devkit" / "data"
+
+
+def find_devkit_file(root: str | os.PathLike, preferred: str, *patterns: str) -> Path | None:
+    """A devkit data file: ``preferred`` by name, else the newest match of each glob in turn."""
+    folder = devkit_data_dir(root)
+    if (folder / preferred).is_file():
+        return folder / preferred
+    for pattern in patterns:
+        found = sorted(folder.glob(pattern)) if folder.is_dir() else []
+        if len(found) > 1:
+            logger.warning("%s: several files match %s, using %s", folder, pattern, found[-1].name)
+        if found:
+            return found[-1]
+    return None
+
+
+def _first_existing(paths: Iterable[Path]) -> Path | None:
+    return next((p for p in paths if p.is_file()), None)
+
+
+def find_clsloc_synsets(root: str | os.PathLike) -> SynsetTable:
+    """CLS-LOC classes of a data root: devkit map/mat first, Kaggle mapping (sorted order) last."""
+    dk = devkit_data_dir(root)
+    path = _first_existing([dk / "map_clsloc.txt", dk / "meta_clsloc.mat", dk / "meta.mat"])
+    if path is not None:
+        return read_synsets(path)
+    kaggle = _first_existing([Path(root) / "LOC_synset_mapping.txt", ilsvrc_dir(root).parent / "LOC_synset_mapping.txt"])
+    if kaggle is not None:
+        logger.warning("%s: no devkit class map; devkit ids taken from the Kaggle mapping's (sorted) order", root)
+        return read_synsets(kaggle)
+    raise FileNotFoundError(
+        f"{root}: no CLS-LOC class list (looked for {dk}/map_clsloc.txt, meta_clsloc.mat, meta.mat and "
+        "LOC_synset_mapping.txt)")
+
+
+def find_det_synsets(root: str | os.PathLike) -> SynsetTable:
+    """DET classes of a data root, from ``map_det.txt`` or ``meta_det.mat``."""
+    dk = devkit_data_dir(root)
+    path = _first_existing([dk / "map_det.txt", dk / "meta_det.mat"])
+    if path is None:
+        raise FileNotFoundError(f"{root}: no DET class list (looked for {dk}/map_det.txt and meta_det.mat)")
+    return read_synsets(path)

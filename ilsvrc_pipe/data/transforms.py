@@ -1,0 +1,68 @@
+"""Classification transforms of the paper (sec. 3.4), on torchvision transforms v2.
+
+Training: shorter side resized to a random S in [S_min, S_max] (scale augmentation), a random crop,
+horizontal flip, AlexNet PCA colour augmentation, then mean/std normalisation.
+"""
+from __future__ import annotations
+
+import torch
+from torchvision.transforms import v2
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# Eigen-decomposition of ImageNet's RGB covariance (Krizhevsky et al. 2012), pixel values in [0, 1].
+IMAGENET_PCA_EIGVAL = (0.2175, 0.0188, 0.0045)
+IMAGENET_PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009),
+                       (-0.5808, -0.0045, -0.8140),
+                       (-0.5836, -0.6948, 0.4203))
+
+
+class PCALighting(torch.nn.Module):
+    """Add ``eigvec @ (alpha * eigval)`` to every pixel, ``alpha ~ N(0, std)`` per image."""
+
+    def __init__(self, std: float = 0.1, eigval=IMAGENET_PCA_EIGVAL, eigvec=IMAGENET_PCA_EIGVEC):
+        super().__init__()
+        self.std = float(std)
+        self.register_buffer("eigval", torch.tensor(eigval, dtype=torch.float32))
+        self.register_buffer("eigvec", torch.tensor(eigvec, dtype=torch.float32))
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        if self.std <= 0:
+            return img
+        alpha = torch.randn(3) * self.std
+        rgb = self.eigvec @ (alpha * self.eigval)
+        return img + rgb.view(3, 1, 1)
+
+
+class RandomShorterSide(torch.nn.Module):
+    """Resize so the shorter side is a random integer in [low, high] (the paper's [256, 480])."""
+
+    def __init__(self, low: int, high: int):
+        super().__init__()
+        if not 0 < low <= high:
+            raise ValueError(f"need 0 < low <= high, got {low}, {high}")
+        self.low, self.high = int(low), int(high)
+
+    def forward(self, img):
+        size = int(torch.randint(self.low, self.high + 1, ()).item())
+        return v2.functional.resize(img, size, antialias=True)
+
+
+def normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Transform:
+    return v2.Normalize(mean=list(mean), std=list(std))
+
+
+def build_train_transform(scale=(256, 480), crop: int = 224, flip: bool = True, pca_std: float = 0.1,
+                          mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Compose:
+    """PIL/uint8 image -> normalised float tensor (3, crop, crop)."""
+    ops = [v2.ToImage(), RandomShorterSide(*scale), v2.RandomCrop(crop, pad_if_needed=True)]
+    if flip:
+        ops.append(v2.RandomHorizontalFlip())
+    ops += [v2.ToDtype(torch.float32, scale=True), PCALighting(pca_std), normalize(mean, std)]
+    return v2.Compose(ops)
+
+
+def build_test_transform(shorter_side: int, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Compose:
+    """PIL/uint8 image -> whole image, shorter side resized, normalised (the crops come later)."""
+    return v2.Compose([v2.ToImage(), v2.Resize(shorter_side, antialias=True),
+                       v2.ToDtype(torch.float32, scale=True), normalize(mean, std)])

@@ -1,0 +1,146 @@
+"""Ground truth for the official scorers, read the way the devkit reads it, held as flat arrays.
+
+Objects of all images are concatenated (``object_image`` says whose they are) so the scorers work
+on whole arrays.  Class numbers here are devkit ids: the scorers reproduce devkit files, and the
+ids are looked up through :class:`SynsetTable` only.  Every XML object is kept, broken boxes
+included, as the devkit keeps them.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.annotations import parse_annotation
+from ..data.det_dataset import (find_det_blacklist, read_det_blacklist, read_det_image_list,
+                                read_det_split)
+from ..data.errors import DataFormatError
+from ..data.loc_dataset import clsloc_val_blacklist_path, read_index_list
+from ..data.synsets import SynsetTable, find_clsloc_synsets, find_det_synsets, ilsvrc_dir, read_synsets
+
+
+@dataclass
+class LocGroundTruth:
+    """CLS-LOC ground truth: images in sorted XML file-name order, one class each."""
+
+    stems: list[str]             # XML file names without ``.xml``; line i of a submission is stems[i]
+    class_ids: np.ndarray        # (N,) devkit id of each image's class
+    object_image: np.ndarray     # (M,) 0-based image position of each object
+    object_class: np.ndarray     # (M,) devkit id of each object
+    object_boxes: np.ndarray     # (M, 4) inclusive boxes, XML frame
+    blacklist: np.ndarray        # (B,) 1-based image numbers, as listed (duplicates kept)
+
+
+@dataclass
+class DetGroundTruth:
+    """DET ground truth of the listed images (list order), with blacklisted (index, class) pairs."""
+
+    stems: list[str]
+    image_index: np.ndarray      # (n,) the image's index in the official list (val.txt column 2)
+    object_image: np.ndarray     # (M,) 0-based position in ``stems``
+    object_class: np.ndarray     # (M,) devkit id
+    object_boxes: np.ndarray     # (M, 4)
+    blacklist: np.ndarray        # (P, 2) int64 rows (image index, devkit id)
+
+
+def _objects_to_arrays(per_image: list[tuple[list[int], np.ndarray]]):
+    counts = np.asarray([len(ids) for ids, _ in per_image], dtype=np.int64)
+    object_image = np.repeat(np.arange(len(per_image), dtype=np.int64), counts)
+    object_class = np.asarray([i for ids, _ in per_image for i in ids], dtype=np.int64)
+    boxes = [b for _, b in per_image if len(b)]
+    object_boxes = np.concatenate(boxes).astype(np.float64) if boxes else np.zeros((0, 4), np.float64)
+    return object_image, object_class, object_boxes
+
+
+def _class_ids_of(names: list[str], synsets: SynsetTable, xml_path: str) -> list[int]:
+    unknown = [n for n in names if n not in synsets]
+    if unknown:
+        raise DataFormatError(f"{xml_path}: object class {unknown[0]!r} is not in {synsets.source or 'the synsets'}")
+    return [synsets.id_of(n) for n in names]
+
+
+# -- CLS-LOC -------------------------------------------------------------------------------------
+def load_loc_ground_truth(xml_dir: str | os.PathLike | None = None, synsets: SynsetTable | str | os.PathLike | None = None,
+                          blacklist: str | os.PathLike | None = None, *, data_root: str | os.PathLike | None = None,
+                          split: str = "val") -> LocGroundTruth:
+    """All ``*.xml`` of ``xml_dir`` in sorted file-name order; each image's class from its objects.
+
+    Give ``xml_dir`` and ``synsets`` (``blacklist=None``: no blacklist; a given path must exist), or
+    ``data_root`` alone: ``Annotations/CLS-LOC/<split>``, the devkit class list and the
+    ``*clsloc_validation_blacklist.txt`` (absent: no blacklist) are found there.
+    An image must have at least one object and all of one class (the devkit's precondition).
+    """
+    if data_root is not None:
+        if xml_dir is not None or synsets is not None or blacklist is not None:
+            raise ValueError("give either data_root or xml_dir/synsets/blacklist, not both")
+        xml_dir = ilsvrc_dir(data_root) / "Annotations" / "CLS-LOC" / split
+        synsets, blacklist = find_clsloc_synsets(data_root), clsloc_val_blacklist_path(data_root)
+    if xml_dir is None or synsets is None:
+        raise ValueError("load_loc_ground_truth needs xml_dir and synsets, or data_root")
+    xml_dir = Path(xml_dir)
+    if not isinstance(synsets, SynsetTable):
+        synsets = read_synsets(synsets)
+    names = sorted(p.name for p in xml_dir.glob("*.xml")) if xml_dir.is_dir() else []
+    if not names:
+        raise FileNotFoundError(f"no ground-truth XML files in {xml_dir}")
+    class_ids, per_image = [], []
+    for name in names:
+        ann = parse_annotation(xml_dir / name, keep_invalid=True)
+        if not ann.names:
+            raise DataFormatError(f"{ann.path}: no <object>; CLS-LOC scoring needs the image's class from its objects")
+        distinct = sorted(set(ann.names))
+        if len(distinct) != 1:
+            raise DataFormatError(f"{ann.path}: objects of several classes {distinct}; CLS-LOC scoring needs one class per image")
+        ids = _class_ids_of(ann.names, synsets, ann.path)
+        class_ids.append(ids[0])
+        per_image.append((ids, ann.boxes))
+    object_image, object_class, object_boxes = _objects_to_arrays(per_image)
+    black = np.asarray(read_index_list(blacklist) if blacklist is not None else [], dtype=np.int64)
+    return LocGroundTruth([n[:-4] for n in names], np.asarray(class_ids, dtype=np.int64),
+                          object_image, object_class, object_boxes, black)
+
+
+# -- DET -----------------------------------------------------------------------------------------
+def load_det_ground_truth(xml_dir: str | os.PathLike | None = None, synsets: SynsetTable | str | os.PathLike | None = None,
+                          image_list: str | os.PathLike | pd.DataFrame | None = None,
+                          blacklist: str | os.PathLike | None = None, *, data_root: str | os.PathLike | None = None,
+                          split: str = "val") -> DetGroundTruth:
+    """``<xml_dir>/<stem>.xml`` for each ``<stem> <index>`` of the image list (a file or a table).
+
+    Give ``xml_dir``, ``synsets`` and ``image_list`` (``blacklist=None``: no blacklist), or
+    ``data_root`` alone with ``split`` val, val1 or val2 (the halves keep their official val
+    indices). A listed image without its XML is an error (the devkit cannot read it); XMLs without
+    objects are images with no positives.
+    """
+    if data_root is not None:
+        if xml_dir is not None or synsets is not None or image_list is not None or blacklist is not None:
+            raise ValueError("give either data_root or xml_dir/synsets/image_list/blacklist, not both")
+        if split not in ("val", "val1", "val2"):
+            raise ValueError(f"DET ground truth exists for val, val1 and val2, not {split!r}")
+        xml_dir = ilsvrc_dir(data_root) / "Annotations" / "DET" / "val"
+        synsets, image_list = find_det_synsets(data_root), read_det_split(data_root, split)
+        blacklist = find_det_blacklist(data_root)
+    if xml_dir is None or synsets is None or image_list is None:
+        raise ValueError("load_det_ground_truth needs xml_dir, synsets and image_list, or data_root")
+    xml_dir = Path(xml_dir)
+    if not isinstance(synsets, SynsetTable):
+        synsets = read_synsets(synsets)
+    images = image_list if isinstance(image_list, pd.DataFrame) else read_det_image_list(image_list)
+    per_image = []
+    for stem in images["stem"]:
+        xml_path = xml_dir / f"{stem}.xml"
+        if not xml_path.is_file():
+            raise FileNotFoundError(f"ground truth of listed image {stem} not found: {xml_path}")
+        ann = parse_annotation(xml_path, keep_invalid=True)
+        per_image.append((_class_ids_of(ann.names, synsets, ann.path), ann.boxes))
+    object_image, object_class, object_boxes = _objects_to_arrays(per_image)
+    pairs = np.zeros((0, 2), np.int64)
+    if blacklist is not None:
+        table = read_det_blacklist(blacklist, synsets)
+        pairs = np.stack([table["index"].to_numpy(np.int64),
+                          np.asarray([synsets.id_of(w) for w in table["wnid"]], dtype=np.int64)], axis=1).reshape(-1, 2)
+    return DetGroundTruth(list(images["stem"]), images["index"].to_numpy(np.int64),
+                          object_image, object_class, object_boxes, pairs)

@@ -1,0 +1,160 @@
+#!/usr/bin/env python
+"""Score LOC or DET predictions with the official ILSVRC rules; prints a table, optionally writes JSON.
+
+    python tools/evaluate.py loc --pred FILE (--data-root ROOT [--split val] |
+                                              --gt-xml-dir DIR --synsets FILE [--blacklist FILE]) [--json-out FILE]
+    python tools/evaluate.py loc --baseline full-image|center --data-root ROOT [--json-out FILE]
+    python tools/evaluate.py det --pred FILE (--data-root ROOT [--split val|val1|val2] |
+                                              --gt-xml-dir DIR --synsets FILE --image-list FILE [--blacklist FILE])
+                                             [--json-out FILE]
+
+A LOC ``--pred`` is a devkit flat file or a Kaggle CSV (recognised by its ``ImageId,PredictionString``
+header; rows are matched to the ground truth by ImageId).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ilsvrc_pipe.data.errors import DataFormatError  # noqa: E402
+from ilsvrc_pipe.data.synsets import SynsetTable, find_clsloc_synsets, find_det_synsets, read_synsets  # noqa: E402
+from ilsvrc_pipe.io_utils import write_json_atomic  # noqa: E402
+
+BASELINES = ("full-image", "center")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tasks = parser.add_subparsers(dest="task", required=True)
+
+    loc = tasks.add_parser("loc", help="top-k classification and localization error (eval_clsloc.m)")
+    what = loc.add_mutually_exclusive_group(required=True)
+    what.add_argument("--pred", help="devkit LOC file or Kaggle CSV")
+    what.add_argument("--baseline", action="append", choices=BASELINES,
+                      help="score a box baseline instead of a file (repeatable; needs --data-root)")
+    loc.add_argument("--split", default="val", choices=["val"], help="CLS-LOC split with ground truth")
+    loc.add_argument("--kaggle-labels", default="wnid", choices=["wnid", "sorted_index", "devkit_id"],
+                     help="label form of a Kaggle CSV (default: WNIDs)")
+
+    det = tasks.add_parser("det", help="per-class AP and mAP (eval_detection.m)")
+    det.add_argument("--pred", required=True, help="devkit DET file")
+    det.add_argument("--split", default="val", choices=["val", "val1", "val2"],
+                     help="val, or R-CNN's halves val1/val2 (scored on their official val indices)")
+    det.add_argument("--image-list", help="'<stem> <index>' list of the scored images (with --gt-xml-dir)")
+
+    for sub in (loc, det):
+        sub.add_argument("--data-root", help="dataset root holding ILSVRC/ (Annotations, ImageSets, devkit)")
+        sub.add_argument("--gt-xml-dir", help="ground-truth XML directory (instead of --data-root)")
+        sub.add_argument("--synsets", help="class list: devkit map file, 'wnid [name]' list or meta_*.mat")
+        sub.add_argument("--blacklist", help="validation blacklist file (optional)")
+        sub.add_argument("--json-out", help="also write the results as JSON here")
+    return parser
+
+
+def _check_sources(args, parser: argparse.ArgumentParser) -> None:
+    """Exactly one ground-truth source: a data root, or explicit files."""
+    explicit = [args.gt_xml_dir, args.synsets] + ([args.image_list] if args.task == "det" else [])
+    if args.data_root and (args.gt_xml_dir or args.synsets or args.blacklist or getattr(args, "image_list", None)):
+        parser.error("give either --data-root or --gt-xml-dir/--synsets (not both)")
+    if getattr(args, "baseline", None):
+        if not args.data_root:
+            parser.error("--baseline needs --data-root")
+        return
+    if not args.data_root and not all(explicit):
+        need = "--gt-xml-dir, --synsets and --image-list" if args.task == "det" else "--gt-xml-dir and --synsets"
+        parser.error(f"give --data-root, or {need}")
+
+
+def _fmt(value: float) -> str:
+    return "nan" if isinstance(value, float) and math.isnan(value) else f"{value:.4f}"
+
+
+def print_loc_table(result: dict) -> None:
+    print(f"{'guesses':>7}  {'cls error':>9}  {'loc error':>9}")
+    for k, (cls, loc) in enumerate(zip(result["cls_error"], result["loc_error"]), 1):
+        print(f"{k:>7}  {_fmt(cls):>9}  {_fmt(loc):>9}")
+    print(f"images: {result['n_images']}  blacklisted: {result['n_blacklisted']} "
+          f"(localization error over {result['n_images'] - result['n_blacklisted']})")
+
+
+def print_baseline_table(results: dict) -> None:
+    """One row per baseline, one column per number it reports."""
+    columns = [c for c in dict.fromkeys(k for r in results.values() for k in r)
+               if all(isinstance(r.get(c), (int, float)) for r in results.values())]
+    print(f"{'baseline':<12}" + "".join(f"  {c:>14}" for c in columns))
+    for kind, result in results.items():
+        cells = (_fmt(result[c]) if isinstance(result[c], float) else str(result[c]) for c in columns)
+        print(f"{kind:<12}" + "".join(f"  {v:>14}" for v in cells))
+
+
+def print_det_table(result: dict, synsets: SynsetTable) -> None:
+    print(f"{'id':>4}  {'wnid':<10}  {'name':<24}  {'objects':>7}  {'AP':>7}")
+    for cid, ap in result["ap"].items():
+        wnid = synsets.wnid_of_id(cid)
+        print(f"{cid:>4}  {wnid:<10}  {synsets.name_of(wnid)[:24]:<24}  {result['npos'][cid]:>7}  {_fmt(ap):>7}")
+    print(f"mAP: {_fmt(result['mAP'])}  over {result['n_classes']} classes, "
+          f"{result['n_images']} images, {result['n_detections']} detections")
+
+
+def run_loc(args) -> dict:
+    from ilsvrc_pipe.evaluation.ground_truth import load_loc_ground_truth
+    from ilsvrc_pipe.evaluation.loc import evaluate_loc_file
+
+    if args.baseline:
+        from ilsvrc_pipe.evaluation.baselines import evaluate_baselines
+
+        results = evaluate_baselines(args.data_root, list(args.baseline))
+        print_baseline_table(results)
+        return results
+    if args.data_root:
+        synsets = find_clsloc_synsets(args.data_root)
+        gt = load_loc_ground_truth(data_root=args.data_root, split=args.split)
+    else:
+        synsets = read_synsets(args.synsets)
+        gt = load_loc_ground_truth(args.gt_xml_dir, synsets, args.blacklist)
+    result = evaluate_loc_file(args.pred, gt, synsets, args.kaggle_labels)
+    print_loc_table(result)
+    return result
+
+
+def run_det(args) -> dict:
+    from ilsvrc_pipe.data.det_dataset import read_det_split
+    from ilsvrc_pipe.evaluation.det import evaluate_det
+    from ilsvrc_pipe.evaluation.ground_truth import load_det_ground_truth
+    from ilsvrc_pipe.submission.det_file import read_det_file
+
+    if args.data_root:
+        synsets = find_det_synsets(args.data_root)
+        gt = load_det_ground_truth(data_root=args.data_root, split=args.split)
+        valid_indices = read_det_split(args.data_root, "val")["index"].to_numpy() if args.split != "val" else gt.image_index
+    else:
+        synsets = read_synsets(args.synsets)
+        gt = load_det_ground_truth(args.gt_xml_dir, synsets, args.image_list, args.blacklist)
+        valid_indices = gt.image_index
+    detections = read_det_file(args.pred, num_classes=len(synsets), image_indices=valid_indices)
+    result = evaluate_det(detections, gt, unlisted="drop" if args.data_root and args.split != "val" else "error")
+    print_det_table(result, synsets)
+    return result
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_sources(args, parser)
+    try:
+        result = run_loc(args) if args.task == "loc" else run_det(args)
+    except (DataFormatError, FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json_out:
+        write_json_atomic(args.json_out, result)
+        print(f"results written to {args.json_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

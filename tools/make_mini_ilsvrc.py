@@ -1,0 +1,51 @@
+"""Write the small synthetic ILSVRC-layout dataset (the pipeline's embedded default) to a folder.
+
+    python tools/make_mini_ilsvrc.py --out data/mini_ilsvrc [--seed 0] [--preset mini|smoke]
+                                     [--preview preview.png] [--overwrite]
+
+The dataset is written atomically (temp folder beside --out, renamed at the end). See
+``ilsvrc_pipe/data/mini.py`` for the layout, the presets and the list of deliberate traps.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from ilsvrc_pipe.data.mini import MARKER, PRESETS, generate_mini_ilsvrc, write_preview
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, type=Path, help="dataset root to create (holds ILSVRC/ and the Kaggle files)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="mini", help="dataset size")
+    parser.add_argument("--preview", type=Path, help="also write a contact sheet PNG with the XML boxes drawn")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    start = time.perf_counter()
+    try:
+        root = generate_mini_ilsvrc(args.out, args.preset, args.seed, overwrite=args.overwrite)
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - start
+    counts = json.loads((root / MARKER).read_text())["counts"]
+    print(f"wrote {root} (preset {args.preset}, seed {args.seed}) in {seconds:.1f} s")
+    print("  " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    print(f"  traps: {root / 'traps.json'}")
+    if args.preview:
+        print(f"  preview: {write_preview(root, args.preview)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

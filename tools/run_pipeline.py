@@ -1,0 +1,61 @@
+#!/usr/bin/env python
+"""Run the ilsvrc_pipe pipeline: ``--stage all`` trains and tests every stage and scores the result.
+
+Examples::
+
+    python tools/run_pipeline.py --stage all                      # embedded mini dataset
+    python tools/run_pipeline.py --stage eval --data-root /data/imagenet --config configs/ilsvrc2015/ilsvrc2015.py
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+
+from mmengine.config import Config, DictAction
+
+from ilsvrc_pipe.logging_setup import setup_run_logging
+from ilsvrc_pipe.pipeline import Pipeline, registered_stages
+from ilsvrc_pipe.data_root import resolve_data_root
+
+DEFAULT_CONFIG = "configs/mini/pipeline.py"
+
+
+def parse_args(argv=None):
+    stages = list(registered_stages())
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stage", default="all", help=f"'all' or a comma list of: {', '.join(stages)}")
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="mmengine Config file (default: %(default)s)")
+    p.add_argument("--data-root", default=None, help="dataset root holding ILSVRC/ (default: the config's "
+                   "data.root, data/mini_ilsvrc, generated on first use)")
+    p.add_argument("--work-dir", default=None, help="default: work_dirs/<config name>")
+    p.add_argument("--force", action="store_true", help="redo the named stages even if their manifest matches")
+    p.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys, e.g. eval.seed=1")
+    args = p.parse_args(argv)
+    targets = stages if args.stage == "all" else [s.strip() for s in args.stage.split(",") if s.strip()]
+    unknown = [t for t in targets if t not in stages]
+    if unknown:
+        p.error(f"unknown stage(s) {unknown}; choose 'all' or from {stages}")
+    return args, targets
+
+
+def main(argv=None) -> int:
+    args, targets = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    work_dir = Path(args.work_dir or Path("work_dirs") / Path(args.config).stem)
+    log_file = setup_run_logging(work_dir / "logs")
+    logger = logging.getLogger("ilsvrc_pipe")
+    logger.info("config %s, work dir %s, log %s", args.config, work_dir, log_file)
+    data_root = resolve_data_root(cfg, args.data_root, logger)
+    results = Pipeline(cfg, data_root, work_dir, logger).run(targets, force=args.force)
+    logger.info("finished: ran %s", ", ".join(results) or "nothing (all up to date)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
