@@ -19,6 +19,7 @@ from mmengine.config import Config, DictAction
 
 from ilsvrc_pipe.logging_setup import setup_run_logging
 from ilsvrc_pipe.pipeline import Pipeline, registered_stages
+from ilsvrc_pipe.data.errors import DataFormatError
 from ilsvrc_pipe.data_root import resolve_data_root
 
 DEFAULT_CONFIG = "configs/mini/pipeline.py"
@@ -51,9 +52,13 @@ def main(argv=None) -> int:
     log_file = setup_run_logging(work_dir / "logs")
     logger = logging.getLogger("ilsvrc_pipe")
     logger.info("config %s, work dir %s, log %s", args.config, work_dir, log_file)
-    data_root = resolve_data_root(cfg, args.data_root, logger)
-    results = Pipeline(cfg, data_root, work_dir, logger).run(targets, force=args.force)
-    logger.info("finished: ran %s", ", ".join(results) or "nothing (all up to date)")
+    try:
+        data_root = resolve_data_root(cfg, args.data_root, logger)
+        results = Pipeline(cfg, data_root, work_dir, logger).run(targets, force=args.force)
+    except (FileNotFoundError, DataFormatError) as exc:
+        logger.error("%s", exc)
+        return 2
+    logger.info("finished: ran %s", ", ".join(results) or "nothing (all stages up to date)")
     return 0
 
 
