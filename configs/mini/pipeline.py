@@ -1,2 +1,69 @@
 # The embedded default: the generated `mini` ILSVRC-layout dataset, sized for 2 CPU cores.
+# Model sizes come from benchmarks/results/bench_resnet_speed.txt (training img/s on this machine).
 _base_ = ['../_base_/pipeline.py']
+
+cls = dict(
+    # Ensemble of two different classifiers (different depth and width), averaged softmax scores.
+    models=[
+        dict(name='resnet18_w050', backbone=dict(depth=18, width=0.5)),
+        dict(name='resnet34_w025', backbone=dict(depth=34, width=0.25), seed=1),
+    ],
+    train=dict(
+        scale=(88, 136),        # paper [256, 480]: shorter side random in [S_min, S_max]
+        crop=80,                # paper 224
+        pca_std=0.1,
+        batch_size=32,          # paper 256
+        lr=0.05,                # paper 0.1 at batch 256
+        milestones=(14, 19),    # lr / 10 at these epochs
+        max_epochs=22,
+        cache_images=True,      # 800 small images fit in memory
+        num_workers=0,
+    ),
+    test=dict(
+        scale=92, crop=80,                   # paper: shorter side 256, centre 224
+        dense_scales=[80, 92, 112, 136],     # paper {224, 256, 384, 480, 640}
+        batch_images=64,
+    ),
+    ensemble_mode='dense',
+    num_threads=2,
+    log_interval=25,
+)
+
+rpn = dict(
+    # One per-class RPN per localizer of the ensemble, each from a classifier of `cls`.
+    models=[
+        dict(name='rpn_r18', init_from='resnet18_w050'),
+        dict(name='rpn_r34', init_from='resnet34_w025', seed=1),
+    ],
+    out_stage=2,   # conv4 (stride 16): the 80 px crops give conv5 only a 3x3 map (see README)
+    model=dict(
+        anchor_scales=(32, 48, 64, 80),   # objects are 38-80 px (sqrt area) in the 80 px crops
+        anchor_ratios=(0.67, 1.0, 1.5),   # 5th-95th percentile of their h/w is 0.64-1.64
+        head_channels=128,
+        num_samples=8, positive_fraction=0.5,   # paper: 8 anchors per image, 1:1
+        pos_iou=0.7, neg_iou=0.3,
+        nms_iou=0.7, top_k=200,                 # paper: top-200 proposals per class
+    ),
+    train=dict(crop=80, scale=(88, 136), batch_size=32, lr=0.02, milestones=(10,), max_epochs=14,
+               cache_images=True),
+    test=dict(scale=92, crop=80, dense_scales=[80, 92, 112, 136]),
+    num_threads=2,
+    log_interval=25,
+)
+
+rcnn = dict(
+    # Localizer i = (rpn.models[i], rcnn.models[i]); each R-CNN starts from a classifier.
+    models=[
+        dict(name='rcnn_r18', rpn='rpn_r18', init_from='resnet18_w050'),
+        dict(name='rcnn_r34', rpn='rpn_r34', init_from='resnet34_w025', seed=1),
+    ],
+    model=dict(crop_size=64, context_pad=0, box_coder_weights=(10.0, 10.0, 5.0, 5.0)),  # paper: 224 warp
+    train=dict(
+        top_k=10,                       # paper: the top-200 proposals of the GT class per image
+        fg_iou=0.5, bg_iou=(0.1, 0.5), fg_fraction=0.25,
+        batch_size=64,                  # paper: RoI-centric mini-batches of 256 regions
+        lr=0.01, milestones=(3,), max_epochs=4, cache_images=True),
+    test=dict(top_k=50, batch_size=256),  # paper: 200 proposals per class
+    num_threads=2,
+    log_interval=25,
+)

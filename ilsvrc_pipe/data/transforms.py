@@ -62,7 +62,7 @@ def build_train_transform(scale=(256, 480), crop: int = 224, flip: bool = True, 
     return v2.Compose(ops)
 
 
-def build_test_transform(shorter_side: int, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Compose:
-    """PIL/uint8 image -> whole image, shorter side resized, normalised (the crops come later)."""
-    return v2.Compose([v2.ToImage(), v2.Resize(shorter_side, antialias=True),
-                       v2.ToDtype(torch.float32, scale=True), normalize(mean, std)])
+def build_test_transform(shorter_side: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Compose:
+    """PIL/uint8 image -> whole normalised image (shorter side resized when given); crops come later."""
+    ops = [v2.ToImage()] + ([v2.Resize(shorter_side, antialias=True)] if shorter_side else [])
+    return v2.Compose(ops + [v2.ToDtype(torch.float32, scale=True), normalize(mean, std)])

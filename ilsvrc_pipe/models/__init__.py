@@ -1,0 +1,16 @@
+"""Networks of the pipeline.
+
+Importing this package registers every model in ``ilsvrc_pipe.registry.MODELS`` (the registry's
+``locations``), so configs can build them by type name.
+"""
+from . import per_class_rpn, rcnn  # noqa: F401  (register PerClassRPN, RoIRCNN)
+from .classifier import (PAPER_SCALES, average_probs, predict_center_crop, predict_dense,
+                         predict_ensemble, predict_ten_crop)
+from .resnet import (BasicBlock, Bottleneck, PaddedIdentity, ResNet, ResNetClassifier,
+                     make_shortcut, stage_widths)
+
+__all__ = [
+    "BasicBlock", "Bottleneck", "PaddedIdentity", "ResNet", "ResNetClassifier", "make_shortcut",
+    "stage_widths", "PAPER_SCALES", "average_probs", "predict_center_crop", "predict_dense",
+    "predict_ensemble", "predict_ten_crop",
+]

@@ -1,0 +1,178 @@
+"""R-CNN rescorer: crop-and-warp geometry, per-class loss masking, test-time rescoring/moving,
+and the RoI-centric region dataset."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.optim import OptimWrapper
+from PIL import Image
+
+from ilsvrc_pipe.data.loc_crops import RoICropDataset, normalize_image, rcnn_collate
+from ilsvrc_pipe.data.loc_dataset import LocRecords
+from ilsvrc_pipe.models.box_coder import BoxCoder, continuous_to_inclusive, inclusive_to_continuous
+from ilsvrc_pipe.models.rcnn import RoIRCNN, best_boxes, refine_proposals, warp_regions
+from ilsvrc_pipe.models.resnet import ResNetClassifier
+from ilsvrc_pipe.registry import MODELS
+
+TINY = dict(depth=18, width=0.125, stem_kernel=3, stem_stride=2, stem_pool=False)
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Tiny tensors: one thread is fastest, and immune to other jobs contending for the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_rcnn(**kwargs) -> RoIRCNN:
+    torch.manual_seed(0)
+    return RoIRCNN(**{**dict(backbone=TINY, num_classes=3, crop_size=16), **kwargs})
+
+
+def test_crop_of_a_box_of_the_output_size_is_the_exact_sub_image():
+    image = torch.randn(3, 20, 30)
+    boxes = torch.tensor([[4.0, 2.0, 11.0, 9.0], [22.0, 12.0, 29.0, 19.0]])   # 8 x 8 inclusive
+    crops = warp_regions(image, boxes, 8)
+    torch.testing.assert_close(crops[0], image[:, 2:10, 4:12], atol=1e-6, rtol=0)
+    torch.testing.assert_close(crops[1], image[:, 12:20, 22:30], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("size", [7, 24, 64])
+def test_warp_is_a_bilinear_resize_of_the_crop(size):
+    image = torch.randn(3, 20, 30)
+    whole = warp_regions(image, torch.tensor([[0.0, 0.0, 29.0, 19.0]]), size)[0]
+    expected = F.interpolate(image[None], (size, size), mode="bilinear", align_corners=False)[0]
+    torch.testing.assert_close(whole, expected, atol=1e-5, rtol=0)
+    # an interior 10 x 10 box upsampled 2x: output pixel j samples x1 + (j + 0.5) / 2
+    crop = warp_regions(image, torch.tensor([[5.0, 5.0, 14.0, 14.0]]), 20)[0]
+    xs = 5 + (torch.arange(20) + 0.5) / 2 - 0.5          # in pixel-centre coordinates
+    grid_x = (xs + 0.5) / 30 * 2 - 1                       # grid_sample, align_corners=False
+    grid_y = (xs + 0.5) / 20 * 2 - 1
+    grid = torch.stack(torch.meshgrid(grid_y, grid_x, indexing="ij")[::-1], dim=-1)[None]
+    sampled = F.grid_sample(image[None], grid, mode="bilinear", align_corners=False)[0]
+    torch.testing.assert_close(crop, sampled, atol=1e-5, rtol=0)
+
+
+def test_context_padding_surrounds_the_unpadded_warp():
+    image = torch.randn(3, 40, 40)
+    box = torch.tensor([[10.0, 12.0, 25.0, 23.0]])
+    padded = warp_regions(image, box, 16, context_pad=4)[0]
+    inner = warp_regions(image, box, 8)[0]
+    torch.testing.assert_close(padded[:, 4:12, 4:12], inner, atol=1e-5, rtol=0)
+    outside = warp_regions(image, torch.tensor([[-20.0, -20.0, -13.0, -13.0]]), 8)[0]
+    assert outside.abs().max() == 0                      # beyond the image: zeros = mean colour
+
+
+def test_only_the_ground_truth_class_regressor_learns():
+    model = MODELS.build(dict(type="RoIRCNN", backbone=TINY, num_classes=4, crop_size=16))
+    labels = torch.tensor([0, 2, 4, 4])                  # two foreground, two background regions
+    targets = torch.randn(4, 4)
+    losses = model(torch.randn(4, 3, 16, 16), dict(labels=labels, deltas=targets), mode="loss")
+    sum(losses.values()).backward()
+    grad = model.fc_reg.weight.grad.view(4, 4, -1).abs().sum(dim=(1, 2))
+    assert grad[0] > 0 and grad[2] > 0 and grad[1] == 0 and grad[3] == 0
+    assert model.fc_cls.weight.grad.abs().sum(dim=1).min() > 0     # softmax: every class row
+
+
+def test_init_from_classifier_copies_trunk_and_fc():
+    clf = ResNetClassifier(TINY, num_classes=3)
+    torch.nn.init.normal_(clf.fc.weight)
+    model = tiny_rcnn()
+    model.init_from_classifier({"state_dict": clf.state_dict()})
+    torch.testing.assert_close(model.fc_cls.weight[:3], clf.fc.weight)
+    torch.testing.assert_close(model.backbone.stem.conv.weight, clf.backbone.stem.conv.weight)
+
+
+def test_refine_moves_rescores_and_crops_each_distinct_box_once():
+    model = tiny_rcnn()
+    with torch.no_grad():
+        model.fc_reg.weight.zero_()
+        model.fc_reg.bias.zero_()
+        model.fc_reg.bias[4:8] = torch.tensor([1.0, 0.0, 0.0, 0.0])   # class 1: dx = 0.1 width
+    seen = []
+    model.backbone.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    image = torch.randn(3, 40, 60)
+    shared = torch.tensor([[10.0, 10.0, 29.0, 29.0]])
+    proposals = {1: torch.cat([shared, torch.tensor([[0.0, 0.0, 9.0, 9.0]])]),
+                 2: torch.cat([shared, shared, torch.tensor([[50.0, 30.0, 59.0, 39.0]])])}
+    out = refine_proposals(model, image, proposals, batch_size=2)
+    assert sum(seen) == 3                                 # 3 distinct boxes of 5 proposals
+    assert set(out) == {1, 2} and len(out[1].boxes) == 2 and len(out[2].boxes) == 3
+    moved = out[1].boxes.tolist()
+    assert (12.0, 10.0, 31.0, 29.0) in map(tuple, moved)   # 20 px wide: dx = 0.1 -> 2 px
+    assert (1.0, 0.0, 10.0, 9.0) in map(tuple, moved)      # 10 px wide: 1 px
+    assert {tuple(b) for b in out[2].boxes.tolist()} == {tuple(b) for b in proposals[2].tolist()}
+    with torch.no_grad():
+        probs = model.eval()(warp_regions(image, shared, 16), mode="predict")[0][0]
+    assert out[1].scores[moved.index([12.0, 10.0, 31.0, 29.0])] == pytest.approx(probs[1].item())
+    shared_rows = (out[2].boxes == shared).all(dim=1)
+    torch.testing.assert_close(out[2].scores[shared_rows], probs[2].expand(2))
+    assert (out[2].scores[:-1] >= out[2].scores[1:]).all()
+    best = best_boxes(out)
+    assert set(best) == {1, 2} and best[1][1] == pytest.approx(out[1].scores.max().item())
+
+
+def write_records(tmp_path):
+    pixels = (np.random.default_rng(0).random((40, 60, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    images = pd.DataFrame(dict(image_id=["a", "b"], path=[str(tmp_path / "a.png")] * 2, wnid=["nA", "nB"],
+                               label=[0, 1], width=[60, 60], height=[40, 40]))
+    boxes = pd.DataFrame(dict(image_id=["a"], wnid=["nA"], x1=[10.0], y1=[10.0], x2=[29.0], y2=[29.0]))
+    return LocRecords(images, boxes)
+
+
+PROPOSALS = pd.DataFrame(dict(
+    image_id=["a"] * 5, wnid=["nA"] * 4 + ["nB"], score=[0.9] * 5,
+    x1=[10.0, 12.0, 20.0, 40.0, 10.0], y1=[10.0, 10.0, 10.0, 30.0, 10.0],
+    x2=[29.0, 31.0, 39.0, 59.0, 29.0], y2=[29.0, 29.0, 29.0, 39.0, 29.0]))
+#  IoU with the nA box: 1 (fg), 360/440 (fg), 200/600 (bg), 0 (unused); nB has no box: bg
+
+
+def test_region_labels_targets_and_roi_centric_length(tmp_path):
+    ds = RoICropDataset(PROPOSALS, records=write_records(tmp_path), num_classes=3, crop_size=16,
+                        fg_fraction=0.5, flip=False)
+    assert ds.region_label[ds.fg].tolist() == [0, 0, 0]           # 2 proposals + the GT box
+    assert len(ds.bg) == 2 and (ds.region_label[ds.bg] == 3).all()
+    assert len(ds) == 3 + 2
+    coder = BoxCoder((10.0, 10.0, 5.0, 5.0))
+    for r in ds.fg:
+        ref = inclusive_to_continuous(torch.as_tensor(ds.region_box[r]))
+        moved = continuous_to_inclusive(coder.decode(torch.as_tensor(ds.region_delta[r]), ref))
+        torch.testing.assert_close(moved, torch.tensor([10.0, 10.0, 29.0, 29.0]), atol=1e-4, rtol=0)
+    strict = RoICropDataset(PROPOSALS, records=write_records(tmp_path), num_classes=3,
+                            absent_as_background=False, include_gt=False)
+    assert len(strict.fg) == 2 and len(strict.bg) == 1              # only IoU 1/3 is in [0.1, 0.5)
+    wide = RoICropDataset(PROPOSALS, records=write_records(tmp_path), num_classes=3,
+                          absent_as_background=False, include_gt=False, bg_iou=(0.0, 0.5))
+    assert len(wide.bg) == 3                                        # IoU 1/3, 0 (nA) and 0 (nB)
+
+
+def test_region_items_are_warped_crops_and_flips_negate_dx(tmp_path):
+    records = write_records(tmp_path)
+    plain = RoICropDataset(PROPOSALS, records=records, num_classes=3, crop_size=16, context_pad=2, flip=False)
+    flipping = RoICropDataset(PROPOSALS, records=records, num_classes=3, crop_size=16, context_pad=2, flip=True)
+    image = normalize_image(torch.as_tensor(np.array(Image.open(tmp_path / "a.png"))).permute(2, 0, 1))
+    item = plain[1]
+    expected = warp_regions(image, torch.as_tensor(plain.region_box[plain.fg[1]][None]), 16, context_pad=2)[0]
+    torch.testing.assert_close(item["inputs"], expected)
+    torch.manual_seed(0)
+    flipped = 0
+    for _ in range(10):
+        other = flipping[1]
+        if torch.equal(other["inputs"], item["inputs"]):
+            torch.testing.assert_close(other["data_samples"]["deltas"], item["data_samples"]["deltas"])
+        else:
+            torch.testing.assert_close(other["inputs"], item["inputs"].flip(-1))
+            d = item["data_samples"]["deltas"].clone()
+            d[0] = -d[0]
+            torch.testing.assert_close(other["data_samples"]["deltas"], d)
+            flipped += 1
+    assert 0 < flipped < 10
+    batch = rcnn_collate([plain[i] for i in range(len(plain))])
+    assert batch["inputs"].shape == (5, 3, 16, 16) and batch["data_samples"]["labels"].tolist()[:3] == [0, 0, 0]
+    model = tiny_rcnn(crop_size=16)
+    log = model.train_step(batch, OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01)))
+    assert torch.isfinite(log["loss"])

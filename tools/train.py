@@ -1,0 +1,76 @@
+#!/usr/bin/env python
+"""Train one classifier of the ``cls`` ensemble with mmengine's Runner (also multi-process, DDP).
+
+Single process (runs the ``data`` stage first if it is missing)::
+
+    python tools/train.py --member resnet18_w050
+
+Several processes or machines, mmengine's DDP through torchrun (gloo on CPU, nccl on GPUs)::
+
+    python tools/run_pipeline.py --stage data
+    torchrun --nproc_per_node 2 tools/train.py --member resnet18_w050 --launcher pytorch
+
+``--resume`` continues an interrupted training from the latest checkpoint of its work dir.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+import torch
+from mmengine.config import Config, DictAction
+
+from ilsvrc_pipe.data_root import resolve_data_root
+from ilsvrc_pipe.logging_setup import setup_run_logging
+from ilsvrc_pipe.pipeline import Pipeline
+from ilsvrc_pipe.stages.classify import member_train_spec
+from ilsvrc_pipe.stages.data import read_class_lists
+from ilsvrc_pipe.training import build_runner
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="configs/mini/pipeline.py")
+    p.add_argument("--member", required=True, help="name of a classifier in the config's cls.models")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--work-dir", default=None, help="pipeline work dir (default work_dirs/<config name>)")
+    p.add_argument("--train-dir", default=None, help="Runner work dir (default <work-dir>/cls/models/<member>)")
+    p.add_argument("--launcher", choices=["none", "pytorch"], default="none")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint of the train dir")
+    p.add_argument("--cfg-options", nargs="+", action=DictAction)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    work_dir = Path(args.work_dir or Path("work_dirs") / Path(args.config).stem)
+    members = {m["name"]: m for m in cfg.cls.models}
+    if args.member not in members:
+        print(f"error: no member {args.member!r} in {args.config}; choose from {sorted(members)}", file=sys.stderr)
+        return 2
+    data_dir = work_dir / "data"
+    if args.launcher == "none":
+        setup_run_logging(work_dir / "logs", name="train")
+        logger = logging.getLogger("ilsvrc_pipe")
+        Pipeline(cfg, resolve_data_root(cfg, args.data_root, logger), work_dir, logger).run(["data"])
+    elif not (data_dir / "manifest.json").is_file():
+        print(f"error: {data_dir} is missing; run `python tools/run_pipeline.py --stage data` first", file=sys.stderr)
+        return 2
+    num_classes = len(read_class_lists(data_dir)["clsloc"])
+    spec = member_train_spec(members[args.member], cfg.cls.train, data_dir, num_classes)
+    torch.set_num_threads(int(cfg.cls.get("num_threads", torch.get_num_threads())))
+    train_dir = Path(args.train_dir or work_dir / "cls" / "models" / args.member)
+    runner = build_runner(spec, train_dir, launcher=args.launcher, resume=args.resume,
+                          seed=int(members[args.member].get("seed", 0)))
+    runner.train()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
