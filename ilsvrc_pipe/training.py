@@ -36,6 +36,16 @@ class DeviceAwareDDP(MMDistributedDataParallel):
         super().__init__(module=module, device_ids=device_ids if on_cuda else None, **kwargs)
 
 
+def sgd_schedule(train: dict) -> dict:
+    """The optimisation part of a spec: SGD (momentum 0.9), lr / 10 at each milestone epoch."""
+    return dict(
+        optimizer=dict(type="SGD", lr=train["lr"], momentum=0.9, weight_decay=train.get("weight_decay", 1e-4)),
+        param_scheduler=[dict(type="MultiStepLR", by_epoch=True, milestones=list(train["milestones"]), gamma=0.1)],
+        max_epochs=train["max_epochs"],
+        channels_last=train.get("channels_last", True),
+    )
+
+
 def latest_checkpoint(work_dir: str | os.PathLike) -> Path | None:
     """The checkpoint mmengine's ``last_checkpoint`` file points at, if it exists."""
     marker = Path(work_dir) / "last_checkpoint"

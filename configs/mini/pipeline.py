@@ -59,10 +59,10 @@ rcnn = dict(
     ],
     model=dict(crop_size=64, context_pad=0, box_coder_weights=(10.0, 10.0, 5.0, 5.0)),  # paper: 224 warp
     train=dict(
-        top_k=10,                       # paper: the top-200 proposals of the GT class per image
+        top_k=20,                       # paper: the top-200 proposals of the GT class per image
         fg_iou=0.5, bg_iou=(0.1, 0.5), fg_fraction=0.25,
         batch_size=64,                  # paper: RoI-centric mini-batches of 256 regions
-        lr=0.01, milestones=(3,), max_epochs=4, cache_images=True),
+        lr=0.01, milestones=(6,), max_epochs=8, cache_images=True),   # 4 epochs left it undertrained
     test=dict(top_k=50, batch_size=256),  # paper: 200 proposals per class
     num_threads=2,
     log_interval=25,

@@ -4,8 +4,22 @@ data = dict(root='data/smoke_ilsvrc', generate=dict(preset='smoke', seed=0))
 cls = dict(
     models=[
         dict(name='resnet18_w025', backbone=dict(depth=18, width=0.25)),
-        dict(name='resnet10_w025', backbone=dict(depth=18, width=0.25), seed=1),
+        dict(name='resnet18b_w025', backbone=dict(depth=18, width=0.25), seed=1),
     ],
     train=dict(scale=(64, 88), crop=56, batch_size=16, lr=0.05, milestones=(12,), max_epochs=15),
     test=dict(scale=64, crop=56, dense_scales=[56, 64, 80]),
 )
+rpn = dict(
+    models=[dict(name='rpn_a', init_from='resnet18_w025'), dict(name='rpn_b', init_from='resnet18b_w025', seed=1)],
+    train=dict(crop=56, scale=(64, 88), batch_size=16, lr=0.02, milestones=(10,), max_epochs=12),
+    test=dict(scale=64, crop=56, dense_scales=[56, 64, 80]),
+    model=dict(anchor_scales=(24, 36, 48, 56), top_k=50),
+)
+rcnn = dict(
+    models=[dict(name='rcnn_a', rpn='rpn_a', init_from='resnet18_w025'),
+            dict(name='rcnn_b', rpn='rpn_b', init_from='resnet18b_w025', seed=1)],
+    model=dict(crop_size=48),
+    train=dict(top_k=10, batch_size=32, max_epochs=3, milestones=(2,)),
+    test=dict(top_k=20),
+)
+loc = dict(submission_dir='submissions/smoke')

@@ -27,6 +27,7 @@ from ..evaluation.loc import evaluate_loc
 from ..io_utils import read_table, write_json_atomic, write_table_atomic
 from ..models.classifier import average_probs, predict_center_crop, predict_dense, predict_ten_crop
 from ..pipeline import StageContext, register_stage
+from ..training import sgd_schedule
 from ..registry import MODELS
 from .data import read_class_lists
 
@@ -51,10 +52,7 @@ def member_train_spec(member: dict, train_cfg: dict, data_dir: Path, num_classes
             collate_fn=dict(type="default_collate"),
             batch_size=t["batch_size"], num_workers=t.get("num_workers", 0),
             persistent_workers=t.get("num_workers", 0) > 0),
-        optimizer=dict(type="SGD", lr=t["lr"], momentum=0.9, weight_decay=t.get("weight_decay", 1e-4)),
-        param_scheduler=[dict(type="MultiStepLR", by_epoch=True, milestones=list(t["milestones"]), gamma=0.1)],
-        max_epochs=t["max_epochs"],
-        channels_last=t.get("channels_last", True),
+        **sgd_schedule(t),
     )
 
 

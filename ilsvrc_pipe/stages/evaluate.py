@@ -49,7 +49,7 @@ def _report(metrics: dict, table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-@register_stage("eval", requires=("data",))
+@register_stage("eval", requires=("data", "cls", "rpn", "rcnn", "loc"))
 def run_eval_stage(ctx: StageContext) -> dict:
     """Baselines, and every finished stage's metrics, into metrics.json and a report."""
     data_dir = ctx.stage_dir("data")
@@ -63,14 +63,12 @@ def run_eval_stage(ctx: StageContext) -> dict:
     rows = {f"baseline_{k}": {c: v[c] for c in ("gt_class_error", "top1_error", "top5_error")}
             for k, v in metrics["baselines"].items()}
     for stage in registered_stages():
-        if stage in ("data", "eval"):
-            continue
-        m = _stage_metrics(ctx, stage)
+        m = _stage_metrics(ctx, stage) if stage not in ("data", "eval") else None
         if m is not None:
-            key = {"cls": "cls"}.get(stage, stage)
-            metrics[key] = m
+            metrics[stage] = m
             if isinstance(m.get("rows"), dict):
-                rows.update(m["rows"])
+                rows.update({k: {c: v[c] for c in ("gt_class_error", "top1_error", "top5_error")}
+                             for k, v in m["rows"].items()})
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "row"
     write_json_atomic(out / "metrics.json", metrics)

@@ -22,7 +22,7 @@ from ..io_utils import read_table, write_table_atomic
 from ..models.rcnn import refine_proposals
 from ..pipeline import StageContext, register_stage
 from ..registry import MODELS
-from ..training import train_to_final
+from ..training import sgd_schedule, train_to_final
 from .data import read_class_lists
 from .loc_common import box_table, load_normalized
 
@@ -53,10 +53,7 @@ def rcnn_train_spec(model_cfg: dict, train: dict, regions: Path, data_dir: Path,
             sampler=dict(type="DefaultSampler", shuffle=True),
             collate_fn=dict(type="rcnn_collate"),
             batch_size=train["batch_size"], num_workers=train.get("num_workers", 0)),
-        optimizer=dict(type="SGD", lr=train["lr"], momentum=0.9, weight_decay=train.get("weight_decay", 1e-4)),
-        param_scheduler=[dict(type="MultiStepLR", by_epoch=True, milestones=list(train["milestones"]), gamma=0.1)],
-        max_epochs=train["max_epochs"],
-        channels_last=train.get("channels_last", True),
+        **sgd_schedule(train),
     )
 
 

@@ -4,8 +4,8 @@ Each RPN starts from a classifier of the ``cls`` stage. Outputs under ``work_dir
 
 * ``models/<name>/`` Runner work dir and ``final.pth``;
 * ``proposals/<name>_<mode>_<split>.parquet``: box tables (top-K per image and class) for
-  val (center and dense modes; top-5 predicted classes and the ground-truth class), test (dense;
-  predicted classes) and train (dense; the ground-truth class: the R-CNN's training data).
+  val and test (center and dense modes; the predicted classes, and on val the ground-truth class)
+  and train (dense; the ground-truth class: the R-CNN's training data).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ..io_utils import read_table, write_table_atomic
 from ..models.per_class_rpn import propose_center_crop, propose_dense
 from ..pipeline import StageContext, register_stage
 from ..registry import MODELS
-from ..training import train_to_final
+from ..training import sgd_schedule, train_to_final
 from .data import read_class_lists
 from .loc_common import box_table, load_normalized, requested_classes
 
@@ -43,10 +43,7 @@ def rpn_train_spec(model_cfg: dict, train: dict, data_dir: Path) -> dict:
             sampler=dict(type="DefaultSampler", shuffle=True),
             collate_fn=dict(type="rpn_collate"),
             batch_size=train["batch_size"], num_workers=train.get("num_workers", 0)),
-        optimizer=dict(type="SGD", lr=train["lr"], momentum=0.9, weight_decay=train.get("weight_decay", 1e-4)),
-        param_scheduler=[dict(type="MultiStepLR", by_epoch=True, milestones=list(train["milestones"]), gamma=0.1)],
-        max_epochs=train["max_epochs"],
-        channels_last=train.get("channels_last", True),
+        **sgd_schedule(train),
     )
 
 
@@ -99,10 +96,10 @@ def run_rpn_stage(ctx: StageContext) -> dict:
                                log_interval=int(section.get("log_interval", 10)), logger=ctx.logger)
         model = MODELS.build(rpn_model_cfg(member, section, cls_members, num_classes, None))
         model.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
-        model.eval()
+        model.eval().to(memory_format=torch.channels_last)
         write_proposals(ctx, model, name, "val", ("center", "dense"))
         write_proposals(ctx, model, name, "train", ("dense",))
         if (ctx.stage_dir("cls") / "top5_test.parquet").is_file():
-            write_proposals(ctx, model, name, "test", ("dense",))
+            write_proposals(ctx, model, name, "test", ("center", "dense"))
         figures[name] = str(final)
     return figures

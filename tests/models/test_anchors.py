@@ -10,14 +10,6 @@ from ilsvrc_pipe.models.per_class_rpn import PerClassRPN
 TINY = dict(depth=18, width=0.125, stem_kernel=3, stem_stride=1, stem_pool=False)
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny tensors: one thread is fastest, and immune to other jobs contending for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_base_anchors_have_the_scale_as_side_and_ratio_as_height_over_width():
     anchors = base_anchors((16, 32), (0.5, 1.0, 2.0))

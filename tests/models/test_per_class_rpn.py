@@ -21,14 +21,6 @@ from ilsvrc_pipe.registry import MODELS
 TINY = dict(depth=18, width=0.125, stem_kernel=3, stem_stride=1, stem_pool=False)
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny tensors: one thread is fastest, and immune to other jobs contending for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny_rpn(**kwargs) -> PerClassRPN:
     torch.manual_seed(0)

@@ -1,0 +1,198 @@
+"""Stage ``loc``: 5 (class, box) guesses per image, the LOC submissions, and the paper's Table 13.
+
+Rows (scored on val by the official scorer; exact keys):
+
+* ``rpn_center``: RPN 1, single-scale centre-crop testing, classes of classifier 1;
+* ``rpn_dense``: RPN 1, dense multi-scale testing, classes of classifier 1;
+* ``rpn_rcnn_dense``: RPN 1 + R-CNN 1, dense, classes of classifier 1;
+* ``rpn_rcnn_dense_ensemble``: every RPN + R-CNN localizer, and the classifier ensemble;
+* ``baseline_full_image``, ``baseline_center``: the foundation's floors.
+
+Each row has ``gt_class_error`` (top-1 LOC error of the file whose only guess is the ground-truth
+class: the paper's "LOC error on GT class"), ``top5_error`` and ``top1_error`` (predicted classes).
+The best row's localizer (lowest top-5 error on val) writes the submissions (devkit flat file +
+Kaggle CSV) for val and test.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..evaluation.baselines import evaluate_baselines
+from ..evaluation.ground_truth import load_loc_ground_truth
+from ..evaluation.loc import evaluate_loc
+from ..io_utils import read_table, write_json_atomic, write_table_atomic
+from ..submission.kaggle_csv import write_kaggle_loc_csv
+from ..submission.loc_file import read_loc_file, write_gt_class_loc_file, write_loc_file
+from ..ops.boxes import box_iou
+from ..pipeline import StageContext, register_stage
+from .data import read_class_lists, read_loc_records
+from .loc_common import best_box_lookup, classifier_names, member_top5
+
+ROW_KEYS = ("rpn_center", "rpn_dense", "rpn_rcnn_dense", "rpn_rcnn_dense_ensemble")
+
+
+def row_sources(ctx: StageContext, split: str) -> dict[str, tuple[Path, str]]:
+    """Per row: (box table of the split, which classifier's top-5 supplies the classes)."""
+    rpn0 = ctx.cfg.rpn.models[0]["name"]
+    rcnn0 = ctx.cfg.rcnn.models[0]["name"]
+    single = classifier_names(ctx.stage_dir("cls"))[0]
+    rpn, rcnn = ctx.stage_dir("rpn") / "proposals", ctx.stage_dir("rcnn") / "boxes"
+    return {
+        "rpn_center": (rpn / f"{rpn0}_center_{split}.parquet", single),
+        "rpn_dense": (rpn / f"{rpn0}_dense_{split}.parquet", single),
+        "rpn_rcnn_dense": (rcnn / f"{rcnn0}_{split}.parquet", single),
+        "rpn_rcnn_dense_ensemble": (rcnn / f"ensemble_{split}.parquet", "ensemble"),
+    }
+
+
+def guesses(images: pd.DataFrame, top5: pd.DataFrame, boxes: dict, synsets) -> tuple[np.ndarray, np.ndarray, int]:
+    """(N, 5) devkit ids and (N, 5, 4) boxes in image order; a (image, class) without a box gets the
+    whole image (counted and returned)."""
+    n = len(images)
+    labels = np.zeros((n, 5), dtype=np.int64)
+    out = np.zeros((n, 5, 4), dtype=np.float64)
+    row_of = {image_id: i for i, image_id in enumerate(images.image_id)}
+    size = images[["width", "height"]].to_numpy()
+    missing = 0
+    for r in top5.itertuples(index=False):
+        i, k = row_of[r.image_id], int(r.rank) - 1
+        labels[i, k] = synsets.id_of(r.wnid)
+        box = boxes.get((r.image_id, r.wnid))
+        if box is None:
+            missing += 1
+            box = np.array([0, 0, size[i, 0] - 1, size[i, 1] - 1], dtype=np.float64)
+        out[i, k] = box
+    return labels, out, missing
+
+
+def gt_class_boxes(images: pd.DataFrame, boxes: dict, synsets) -> dict[tuple[int, int], np.ndarray]:
+    """``(image position, devkit id) -> box`` of each image's ground-truth class (whole image if none)."""
+    out = {}
+    for i, r in enumerate(images.itertuples(index=False)):
+        full = np.array([0, 0, r.width - 1, r.height - 1], dtype=np.float64)
+        out[(i, synsets.id_of(r.wnid))] = boxes.get((r.image_id, r.wnid), full)
+    return out
+
+
+def score_row(ctx, name: str, table: Path, who: str, val, synsets, gt) -> dict:
+    boxes = best_box_lookup(read_table(table))
+    labels, guess_boxes, missing = guesses(val.images, member_top5(ctx.stage_dir("cls"), who, "val"), boxes, synsets)
+    gt_file = ctx.out_dir / "files" / f"{name}_gt_class_val.txt"
+    write_gt_class_loc_file(gt_file, gt.class_ids,
+                            gt_class_boxes(val.images, boxes, synsets))
+    write_loc_file(ctx.out_dir / "files" / f"{name}_val.txt", labels, guess_boxes)
+    res = evaluate_loc(*read_back(ctx.out_dir / "files" / f"{name}_val.txt"), gt)
+    gt_res = evaluate_loc(*read_back(gt_file), gt)
+    if missing:
+        ctx.logger.warning("loc %s: %d (image, class) pairs had no box; the whole image was used", name, missing)
+    return {"gt_class_error": float(gt_res["loc_error"][0]), "top5_error": float(res["loc_error"][4]),
+            "top1_error": float(res["loc_error"][0]), "classifier": who, "boxes": str(table)}
+
+
+def read_back(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, boxes) of a LOC file as written, read strictly: what is scored is what is on disk."""
+    sub = read_loc_file(path)
+    return sub.labels, sub.boxes
+
+
+def error_breakdown(labels: np.ndarray, boxes: np.ndarray, val, synsets) -> tuple[dict, np.ndarray]:
+    """Of the images wrong at top-5: no guess of the right class, or the right class with IoU < 0.5.
+
+    Returns the counts and the IoU of the right-class guess on every image that has one.
+    """
+    counts = {"wrong_top5": 0, "class_missing": 0, "box_iou_below_0_5": 0, "right_class_ious": 0}
+    ious = []
+    gt_boxes = {k: g[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
+                for k, g in val.boxes.groupby(["image_id", "wnid"])}
+    for i, r in enumerate(val.images.itertuples(index=False)):
+        if r.blacklisted:
+            continue
+        hit = np.flatnonzero(labels[i] == synsets.id_of(r.wnid))
+        if not hit.size:
+            counts["wrong_top5"] += 1
+            counts["class_missing"] += 1
+            continue
+        iou = float(box_iou(boxes[i, hit[:1]], gt_boxes[(r.image_id, r.wnid)]).max())
+        ious.append(iou)
+        if iou < 0.5:
+            counts["wrong_top5"] += 1
+            counts["box_iou_below_0_5"] += 1
+    counts["right_class_ious"] = len(ious)
+    return counts, np.asarray(ious)
+
+
+def plot_iou_histogram(ious: np.ndarray, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(ious, bins=np.linspace(0, 1, 21), color="tab:blue", edgecolor="white")
+    ax.axvline(0.5, color="tab:red", linestyle="--", label="IoU 0.5")
+    ax.set_xlabel("IoU of the right-class guess with the ground truth")
+    ax.set_ylabel("images")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def write_submissions(ctx: StageContext, split: str, synsets, best_row: str) -> list[str]:
+    """The guesses of the best row's localizer (chosen on val) for a split, as a devkit flat file and
+    a Kaggle CSV (and, on val, its ground-truth-class file), copied to the submission folder."""
+    table, who = row_sources(ctx, split)[best_row]
+    if not table.is_file():
+        return []
+    images = read_loc_records(ctx.stage_dir("data"), split).images
+    labels, boxes, _ = guesses(images, member_top5(ctx.stage_dir("cls"), who, split), best_box_lookup(read_table(table)), synsets)
+    files = ctx.out_dir / "files"
+    devkit, kaggle = files / f"loc_{split}.txt", files / f"loc_{split}.csv"
+    write_loc_file(devkit, labels, boxes)
+    write_kaggle_loc_csv(kaggle, list(images.image_id), labels, boxes, synsets)
+    outputs = [(devkit, devkit.name), (kaggle, kaggle.name)]
+    if split == "val":
+        outputs.append((files / f"{best_row}_gt_class_val.txt", "loc_val_gt_class.txt"))
+    out_dir = Path(ctx.section.get("submission_dir", "submissions"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for src, name in outputs:
+        shutil.copyfile(src, out_dir / name)
+    return [str(out_dir / name) for _, name in outputs]
+
+
+@register_stage("loc", requires=("data", "cls", "rpn", "rcnn"))
+def run_loc_stage(ctx: StageContext) -> dict:
+    """Score every localizer configuration (Table 13), write submissions and the error breakdown."""
+    synsets = read_class_lists(ctx.stage_dir("data"))["clsloc"]
+    val = read_loc_records(ctx.stage_dir("data"), "val")
+    gt = load_loc_ground_truth(data_root=ctx.data_root, split="val")
+    if list(val.images.image_id) != list(gt.stems):
+        raise ValueError("val records are not in the ground truth's sorted file-name order")
+    rows = {name: score_row(ctx, name, table, who, val, synsets, gt)
+            for name, (table, who) in row_sources(ctx, "val").items()}
+    baselines = evaluate_baselines(ctx.data_root, seed=int(ctx.cfg.get("eval", {}).get("seed", 0)),
+                                   train=read_loc_records(ctx.stage_dir("data"), "train"), val=val)
+    for kind, b in baselines.items():
+        rows[f"baseline_{kind.replace('-', '_')}"] = {k: b[k] for k in ("gt_class_error", "top5_error", "top1_error")}
+    best = min(ROW_KEYS, key=lambda k: (rows[k]["top5_error"], rows[k]["gt_class_error"]))
+    counts, ious = error_breakdown(*read_back(ctx.out_dir / "files" / f"{best}_val.txt"), val, synsets)
+    plot_iou_histogram(ious, ctx.out_dir / "iou_histogram.png", f"{best}: right-class guesses (val)")
+    submissions = write_submissions(ctx, "val", synsets, best) + write_submissions(ctx, "test", synsets, best)
+    metrics = {"top5_error": rows[best]["top5_error"], "gt_class_error": rows[best]["gt_class_error"],
+               "best_row": best, "rows": rows, "breakdown": {best: counts}, "submissions": submissions}
+    write_json_atomic(ctx.out_dir / "metrics.json", metrics)
+    table = pd.DataFrame.from_dict({k: {c: v[c] for c in ("gt_class_error", "top5_error", "top1_error")}
+                                    for k, v in rows.items()}, orient="index")
+    write_table_atomic(table.reset_index(names="row"), ctx.out_dir / "table13.csv")
+    ctx.logger.info("Table 13 (val, official scorer):\n%s", table.to_string(float_format=lambda x: f"{x:.4f}"))
+    ctx.logger.info("best row %s: of %d images wrong at top-5, %d lack the right class, %d have it with IoU < 0.5",
+                    best, counts["wrong_top5"], counts["class_missing"], counts["box_iou_below_0_5"])
+    return {"best_row": best, "top5_error": metrics["top5_error"], "gt_class_error": metrics["gt_class_error"]}
+
