@@ -4,14 +4,16 @@ Every stage is a function of (config, inputs on disk) -> outputs under ``work_di
 finishes, ``manifest.json`` records its fingerprint (hash of its config section, of the data root's
 index files and of the run ids of the stages it reads) and its figures. A stage whose manifest
 fingerprint matches is skipped; the manifest is written last and atomically, so an interrupted
-stage is simply run again (and the stage itself reuses whatever finished files it left, e.g. the
-checkpoints of a training it resumes).
+stage is simply run again, and reuses whatever finished files it left (e.g. the checkpoints of a
+training it resumes). Outputs made under another fingerprint (a changed config, data root or input
+stage) are cleared before a stage runs, so a cached artifact never outlives the config it came from.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from mmengine.config import Config
 from .io_utils import hash_files, hash_json, write_json_atomic
 
 MANIFEST = "manifest.json"
+STARTED = ".started.json"
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,21 @@ class Pipeline:
             need(t, True)
         return [s for s in order if s in todo]
 
+    def _prepare_out_dir(self, name: str, fingerprint: dict, force: bool) -> None:
+        """Keep what an interrupted run of the same stage left (it resumes from it), and outputs of
+        no recorded run (e.g. a classifier trained by ``tools/train.py`` under torchrun); clear
+        outputs made under another fingerprint (config, data or inputs changed) or when forced."""
+        out = self.work_dir / name
+        started = out / STARTED
+        previous = json.loads(started.read_text()) if started.is_file() else None
+        if out.exists() and (force or (previous is not None and previous != fingerprint)):
+            self.logger.info("stage %-5s: clearing %s (%s)", name, out,
+                             "--force" if force else "made with another config or other inputs")
+            shutil.rmtree(out)
+        elif out.exists():
+            self.logger.info("stage %-5s: resuming from the outputs an interrupted run left in %s", name, out)
+        write_json_atomic(started, fingerprint)
+
     def run(self, targets: list[str], force: bool = False) -> dict[str, dict]:
         plan = self.plan(targets, force)
         skipped = [t for t in targets if t not in plan]
@@ -160,6 +178,7 @@ class Pipeline:
         for name in plan:
             ctx = StageContext(self.cfg, self.data_root, self.work_dir, name, self.logger, force)
             fingerprint = self.fingerprint(name)
+            self._prepare_out_dir(name, fingerprint, force)
             self.logger.info("stage %-5s starts", name)
             t0 = time.perf_counter()
             figures = self.stages[name].run(ctx) or {}

@@ -18,6 +18,8 @@ def toy(monkeypatch, tmp_path):
         return {"n": 1}
 
     def stage_b(ctx):
+        state["seen_partial"] = (ctx.out_dir / "partial.txt").is_file()
+        (ctx.out_dir / "partial.txt").write_text("half")
         if state["fail"]:
             raise KeyboardInterrupt
         calls.append("b")
@@ -71,6 +73,19 @@ def test_interrupted_stage_leaves_no_manifest_and_resumes(toy):
     state["fail"] = False
     pipe.run(["b"])
     assert calls == ["a", "b"]  # `a` finished before the interruption and is not redone
+    assert state["seen_partial"]  # and `b` found what the interrupted run had left
+
+
+def test_outputs_of_another_config_are_cleared(toy):
+    pipe, calls, state, _ = toy
+    pipe.run(["b"])
+    (pipe.work_dir / "a" / "stale.txt").write_text("old")
+    pipe.cfg.a.k = 3
+    pipe.run(["b"])
+    assert not (pipe.work_dir / "a" / "stale.txt").exists()
+    assert not state["seen_partial"]  # b's old outputs were cleared too: its input changed
+    pipe.run(["b"], force=True)
+    assert not state["seen_partial"]
 
 
 def test_unknown_stage(toy):
