@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import statistics
 import sys
@@ -55,6 +54,8 @@ from ilsvrc_pipe.models.classifier import (predict_center_crop, predict_dense,  
 from ilsvrc_pipe.registry import MODELS  # noqa: E402
 from ilsvrc_pipe.stages.classify import member_model_cfg, member_train_spec  # noqa: E402
 from ilsvrc_pipe.training import build_runner  # noqa: E402
+
+from _report import publish  # noqa: E402
 
 MINI_CONFIG = ROOT / "configs" / "mini" / "pipeline.py"
 NUM_CLASSES = 10          # mini preset: 10 CLS-LOC classes, 80 train images each
@@ -302,12 +303,7 @@ def main(argv=None) -> int:
                   f"{'images':18s} {'mode':9s} {'n':>4s} {'img/s':>9s} {'best s':>8s}"]
         for r in inf["rows"]:
             lines.append(f"{r['images']:18s} {r['mode']:9s} {r['n_images']:4d} {r['images_per_s']:9.1f} {r['best_seconds']:8.3f}")
-    text = "\n".join(lines)
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-    out.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
+    publish(report, lines, args.out)
     return 0
 
 

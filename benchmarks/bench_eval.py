@@ -14,7 +14,6 @@ Writes benchmarks/results/bench_eval.json and bench_eval.txt.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import sys
@@ -31,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 from ilsvrc_pipe.evaluation.det import evaluate_det_arrays  # noqa: E402
 from ilsvrc_pipe.evaluation.loc import evaluate_loc_arrays  # noqa: E402
 from ilsvrc_pipe.submission.det_file import read_det_file, write_det_file  # noqa: E402
+
+from _report import publish
 
 TARGETS = {"loc_seconds": 2.0, "det_seconds": 5.0, "peak_bytes": 2 * 1024 ** 3}
 
@@ -172,12 +173,7 @@ def main(argv=None) -> int:
         lines.append(f"DET file (not part of the scoring time): write {io['write_seconds']:.2f} s, "
                      f"read {io['read_seconds']:.2f} s, {io['file_bytes'] / 2**20:.0f} MiB")
     lines.append(f"meets targets: {report['meets_targets']}")
-    text = "\n".join(lines)
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    out.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
+    publish(report, lines, args.out)
     return 0
 
 

@@ -21,7 +21,6 @@ Writes benchmarks/results/bench_gemm.json and bench_gemm.txt.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from _report import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL_SIZES = (2048, 3072, 4096)
@@ -146,12 +147,7 @@ def main(argv=None) -> int:
               f"fp32 GEMM peak (best of {repeat} runs, over sizes and engines): {res['gflops']:.1f} GFLOP/s"]
     if args.quick:
         lines.append("QUICK MODE: small matrices, not a peak figure")
-    text = "\n".join(lines)
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    out.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
+    publish(report, lines, args.out)
     return 0
 
 

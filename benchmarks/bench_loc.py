@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import statistics
 import sys
@@ -50,6 +49,8 @@ from bench_cls import mixed_images  # noqa: E402
 from bench_gemm import command_line, machine_info, measure_gemm_gflops  # noqa: E402
 from ilsvrc_pipe.models.per_class_rpn import PerClassRPN, propose_dense  # noqa: E402
 from ilsvrc_pipe.models.rcnn import RoIRCNN, refine_proposals, warp_regions  # noqa: E402
+
+from _report import publish  # noqa: E402
 
 MINI_CONFIG = ROOT / "configs" / "mini" / "pipeline.py"
 NUM_CLASSES = 10          # mini preset: 10 CLS-LOC classes
@@ -292,12 +293,7 @@ def main(argv=None) -> int:
               f"batch {rcnn['batch_size']}, {rcnn['n_images']} images, best of {rcnn['repeat']}"
               + (f"; paper: {paper['n_crops']} crops of a 375x500 image, best of {paper['repeat']}" if paper else ""),
               f"  target: mini R-CNN >= {TARGET_FRACTION:.0%} of GEMM peak: {'met' if rcnn['meets_target'] else 'NOT met'}"]
-    text = "\n".join(lines)
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-    out.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
+    publish(report, lines, args.out)
     return 0
 
 
