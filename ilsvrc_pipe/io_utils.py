@@ -68,11 +68,12 @@ def hash_json(obj) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def hash_files(paths) -> str:
-    """Hash of the contents of files (missing ones count by name only)."""
+def hash_files(paths, relative_to: str | os.PathLike | None = None) -> str:
+    """Hash of the names and contents of files (missing ones count by name only); names are taken
+    relative to ``relative_to`` when given."""
     h = hashlib.sha256()
     for p in sorted(str(p) for p in paths):
-        h.update(p.encode())
+        h.update((os.path.relpath(p, relative_to) if relative_to else p).encode())
         if os.path.isfile(p):
             with open(p, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):

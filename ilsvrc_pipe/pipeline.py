@@ -87,13 +87,15 @@ def data_root_fingerprint(root: Path) -> str:
     """Hash of a data root's index files (image lists, devkit files, Kaggle CSVs, generator marker).
 
     Image bytes are not hashed: a 1.28M-image tree is identified by its lists, as the devkit does.
+    The root is resolved and files are named relative to it, so spelling the same root as a
+    relative or an absolute path gives the same fingerprint.
     """
-    root = Path(root)
+    root = Path(root).resolve()
     files = []
     for pattern in ("ILSVRC/ImageSets/**/*.txt", "ILSVRC/devkit/data/**/*", "ImageSets/**/*.txt",
                     "devkit/data/**/*", "LOC_*.csv", "LOC_*.txt", ".mini_ilsvrc.json"):
         files.extend(p for p in root.glob(pattern) if p.is_file())
-    return hash_json({"root": str(root.resolve()), "files": hash_files(files)})
+    return hash_json({"root": str(root), "files": hash_files(files, relative_to=root)})
 
 
 class Pipeline:

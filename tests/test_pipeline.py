@@ -91,3 +91,14 @@ def test_outputs_of_another_config_are_cleared(toy):
 def test_unknown_stage(toy):
     with pytest.raises(KeyError, match="unknown stage"):
         toy[0].plan(["nope"])
+
+
+def test_data_root_fingerprint_ignores_how_the_path_is_spelled(tmp_path, monkeypatch):
+    root = tmp_path / "r"
+    (root / "ILSVRC/ImageSets/CLS-LOC").mkdir(parents=True)
+    (root / "ILSVRC/ImageSets/CLS-LOC/val.txt").write_text("x 1\n")
+    monkeypatch.chdir(tmp_path)
+    assert pl.data_root_fingerprint(pl.Path("r")) == pl.data_root_fingerprint(root.resolve())
+    before = pl.data_root_fingerprint(root)
+    (root / "ILSVRC/ImageSets/CLS-LOC/val.txt").write_text("y 1\n")
+    assert pl.data_root_fingerprint(root) != before
