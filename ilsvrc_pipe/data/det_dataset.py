@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from .annotations import parse_annotation
 from .errors import DataFormatError
+from .image_sets import int_field, list_lines, read_image_list
 from .synsets import SynsetTable, devkit_data_dir, find_det_synsets, find_devkit_file, ilsvrc_dir
 
 logger = logging.getLogger(__name__)
@@ -29,53 +30,17 @@ _TRAIN_LIST = re.compile(r"^train_(\d+)\.txt$")
 
 
 # -- list files ----------------------------------------------------------------------------------
-def _list_lines(path: Path):
-    """(line number, fields) of each non-blank line; blank lines carry no record in these lists."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            fields = raw.split()
-            if fields:
-                yield lineno, fields
-
-
-def _int_field(text: str, path: Path, lineno: int, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise DataFormatError(f"{path}:{lineno}: expected an integer {what}, got {text!r}") from None
-
-
-def read_det_image_list(path: str | os.PathLike) -> pd.DataFrame:
-    """``<stem> <index>`` lists (``val.txt``, ``test.txt``, ``det_lists/val1.txt``): columns stem, index.
-
-    Stems and indices must be unique: the devkit identifies an image by its index.
-    """
-    path = Path(path)
-    stems, indices = [], []
-    seen_stem: dict[str, int] = {}
-    seen_index: dict[int, int] = {}
-    for lineno, fields in _list_lines(path):
-        if len(fields) != 2:
-            raise DataFormatError(f"{path}:{lineno}: expected '<image stem> <index>', got {len(fields)} fields")
-        stem, index = fields[0], _int_field(fields[1], path, lineno, "image index")
-        if stem in seen_stem:
-            raise DataFormatError(f"{path}:{lineno}: image {stem} already listed on line {seen_stem[stem]}")
-        if index in seen_index:
-            raise DataFormatError(f"{path}:{lineno}: index {index} already used on line {seen_index[index]}")
-        seen_stem[stem], seen_index[index] = lineno, lineno
-        stems.append(stem)
-        indices.append(index)
-    return pd.DataFrame({"stem": pd.Series(stems, dtype=object), "index": np.asarray(indices, dtype=np.int64)})
+read_det_image_list = read_image_list  # DET val.txt, test.txt and det_lists/val{1,2}.txt
 
 
 def read_det_train_list(path: str | os.PathLike) -> pd.DataFrame:
     """``ImageSets/DET/train_<k>.txt``: columns stem, label (1 positive, 0 partially boxed, -1 negative)."""
     path = Path(path)
     stems, labels = [], []
-    for lineno, fields in _list_lines(path):
+    for lineno, fields in list_lines(path):
         if len(fields) != 2:
             raise DataFormatError(f"{path}:{lineno}: expected '<image stem> <label>', got {len(fields)} fields")
-        label = _int_field(fields[1], path, lineno, "label")
+        label = int_field(fields[1], path, lineno, "label")
         if label not in TRAIN_LABELS:
             raise DataFormatError(f"{path}:{lineno}: expected label 1, 0 or -1, got {label}")
         stems.append(fields[0])
@@ -90,10 +55,10 @@ def read_det_blacklist(path: str | os.PathLike, synsets: SynsetTable) -> pd.Data
     """
     path = Path(path)
     indices, wnids = [], []
-    for lineno, fields in _list_lines(path):
+    for lineno, fields in list_lines(path):
         if len(fields) != 2:
             raise DataFormatError(f"{path}:{lineno}: expected '<image index> <wnid>', got {len(fields)} fields")
-        index = _int_field(fields[0], path, lineno, "image index")
+        index = int_field(fields[0], path, lineno, "image index")
         if fields[1] not in synsets:
             raise DataFormatError(f"{path}:{lineno}: {fields[1]!r} is not a DET class of {synsets.source or 'the synsets'}")
         indices.append(index)

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from .annotations import parse_annotation
 from .errors import DataFormatError
+from .image_sets import read_image_list
 from .synsets import SynsetTable, find_clsloc_synsets, find_devkit_file, ilsvrc_dir
 
 logger = logging.getLogger(__name__)
@@ -50,20 +51,9 @@ class LocRecords:
 
 # -- small readers -------------------------------------------------------------------------------
 def read_image_set(path: str | os.PathLike) -> list[tuple[str, int]]:
-    """``<stem> <n>`` lines of an ImageSets file (train_cls.txt, val.txt, ...)."""
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            parts = raw.split()
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise DataFormatError(f"{path}:{lineno}: expected '<image stem> <number>', got {raw.strip()!r}")
-            try:
-                rows.append((parts[0], int(parts[1])))
-            except ValueError:
-                raise DataFormatError(f"{path}:{lineno}: expected an integer after the stem, got {parts[1]!r}") from None
-    return rows
+    """``(stem, n)`` of each line of an ImageSets file (train_cls.txt, val.txt, ...)."""
+    table = read_image_list(path)
+    return list(zip(table.stem, table["index"].tolist()))
 
 
 def read_index_list(path: str | os.PathLike) -> list[int]:

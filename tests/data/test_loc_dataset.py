@@ -63,7 +63,13 @@ def test_kaggle_solution_errors(tmp_path):
 def test_image_set_errors(tmp_path):
     p = tmp_path / "val.txt"
     p.write_text("ILSVRC2012_val_00000001 1\nILSVRC2012_val_00000002\n")
-    with pytest.raises(DataFormatError, match=r"val.txt:2: expected '<image stem> <number>'"):
+    with pytest.raises(DataFormatError, match=r"val.txt:2: expected '<image stem> <index>'"):
+        read_image_set(p)
+    p.write_text("ILSVRC2012_val_00000001 1\nILSVRC2012_val_00000002 x\n")
+    with pytest.raises(DataFormatError, match=r"val.txt:2: expected an integer image index"):
+        read_image_set(p)
+    p.write_text("ILSVRC2012_val_00000001 1\nILSVRC2012_val_00000001 2\n")
+    with pytest.raises(DataFormatError, match=r"val.txt:2: image ILSVRC2012_val_00000001 already listed on line 1"):
         read_image_set(p)
 
 
