@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torchvision.transforms import v2
 
+from .images import load_rgb
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Eigen-decomposition of ImageNet's RGB covariance (Krizhevsky et al. 2012), pixel values in [0, 1].
@@ -66,3 +68,11 @@ def build_test_transform(shorter_side: int | None = None, mean=IMAGENET_MEAN, st
     """PIL/uint8 image -> whole normalised image (shorter side resized when given); crops come later."""
     ops = [v2.ToImage()] + ([v2.Resize(shorter_side, antialias=True)] if shorter_side else [])
     return v2.Compose(ops + [v2.ToDtype(torch.float32, scale=True), normalize(mean, std)])
+
+
+_WHOLE_IMAGE = build_test_transform()
+
+
+def load_normalized(path) -> torch.Tensor:
+    """An image file as a whole, normalised ``(3, H, W)`` float tensor (test-time input)."""
+    return _WHOLE_IMAGE(load_rgb(path)).as_subclass(torch.Tensor)

@@ -20,8 +20,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from ..data.images import load_rgb
-from ..data.transforms import build_test_transform
+from ..data.transforms import load_normalized
 from ..evaluation.ground_truth import load_loc_ground_truth
 from ..evaluation.loc import evaluate_loc
 from ..io_utils import read_table, write_json_atomic, write_table_atomic
@@ -94,11 +93,10 @@ def score_split(ctx: StageContext, models: dict, split: str, modes) -> dict[tupl
     todo = [(n, m) for n in models for m in modes if not (scores_dir / f"{n}_{m}_{split}.parquet").is_file()]
     if todo:
         # Images are decoded at native size; each test mode resizes them itself.
-        to_tensor = build_test_transform()
         parts = {key: [] for key in todo}
         chunk = int(test_cfg.get("batch_images", 64))
         for start in tqdm(range(0, len(images), chunk), desc=f"cls test {split}", unit="batch"):
-            batch = [to_tensor(load_rgb(p)).as_subclass(torch.Tensor) for p in images.path.iloc[start:start + chunk]]
+            batch = [load_normalized(p) for p in images.path.iloc[start:start + chunk]]
             for name in {n for n, _ in todo}:
                 probs = predict_modes(models[name], batch, test_cfg, [m for n, m in todo if n == name])
                 for mode, p in probs.items():

@@ -1,7 +1,7 @@
 """Stage ``eval``: score what the pipeline produced, through the official scorers, into one report.
 
-Writes ``work_dir/eval/metrics.json`` (``baselines``; ``cls`` and ``loc`` when those stages ran),
-``baselines.csv``, ``errors.png`` and a readable ``report.md``.
+Writes ``work_dir/eval/metrics.json`` (``cls``, ``loc`` and the ``baselines`` the ``loc`` stage
+scored), ``loc_table.csv``, ``errors.png`` and a readable ``report.md``.
 """
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..evaluation.baselines import evaluate_baselines
 from ..io_utils import write_json_atomic, write_table_atomic, write_text_atomic
 from ..pipeline import StageContext, register_stage, registered_stages
-from .data import read_class_lists, read_loc_records
+from .data import read_class_lists
 
 
 def _stage_metrics(ctx: StageContext, stage: str) -> dict | None:
@@ -51,17 +50,10 @@ def _report(metrics: dict, table: pd.DataFrame) -> str:
 
 @register_stage("eval", requires=("data", "cls", "rpn", "rcnn", "loc"))
 def run_eval_stage(ctx: StageContext) -> dict:
-    """Baselines, and every finished stage's metrics, into metrics.json and a report."""
-    data_dir = ctx.stage_dir("data")
+    """Every finished stage's metrics (the baselines come with ``loc``'s) into metrics.json and a report."""
     out = ctx.out_dir
-    section = ctx.section
-    kinds = list(section.get("baselines", ["full-image", "center"]))
-    baselines = evaluate_baselines(ctx.data_root, kinds, seed=int(section.get("seed", 0)), out_dir=out,
-                                   train=read_loc_records(data_dir, "train"), val=read_loc_records(data_dir, "val"))
-    metrics: dict = {"n_classes": len(read_class_lists(data_dir)["clsloc"]),
-                     "baselines": {k.replace("-", "_"): v for k, v in baselines.items()}}
-    rows = {f"baseline_{k}": {c: v[c] for c in ("gt_class_error", "top1_error", "top5_error")}
-            for k, v in metrics["baselines"].items()}
+    metrics: dict = {"n_classes": len(read_class_lists(ctx.stage_dir("data"))["clsloc"])}
+    rows: dict = {}
     for stage in registered_stages():
         m = _stage_metrics(ctx, stage) if stage not in ("data", "eval") else None
         if m is not None:
@@ -69,6 +61,7 @@ def run_eval_stage(ctx: StageContext) -> dict:
             if isinstance(m.get("rows"), dict):
                 rows.update({k: {c: v[c] for c in ("gt_class_error", "top1_error", "top5_error")}
                              for k, v in m["rows"].items()})
+    metrics["baselines"] = metrics["loc"]["baselines"]
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "row"
     write_json_atomic(out / "metrics.json", metrics)

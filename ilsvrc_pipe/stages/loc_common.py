@@ -1,5 +1,5 @@
-"""What the localization stages (``rpn``, ``rcnn``, ``loc``) share: which classes to localize per image,
-image loading, and the per-(image, class) box tables.
+"""What the localization stages (``rpn``, ``rcnn``, ``loc``) share: which classes to localize per image
+and the per-(image, class) box tables.
 
 A box table has columns ``image_id, wnid, rank, score, x1, y1, x2, y2`` (inclusive boxes in the
 image's frame; rank 1 = best of that image and class).
@@ -10,21 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ..data.images import load_rgb
-from ..data.transforms import build_test_transform
 from ..io_utils import read_table
 from .classify import top5_table
 from .data import read_loc_records
 
 BOX_TABLE_COLUMNS = ["image_id", "wnid", "rank", "score", "x1", "y1", "x2", "y2"]
-_TO_TENSOR = build_test_transform()
-
-
-def load_normalized(path: str) -> torch.Tensor:
-    """The whole image as a normalised ``(3, H, W)`` float tensor."""
-    return _TO_TENSOR(load_rgb(path)).as_subclass(torch.Tensor)
 
 
 def member_top5(cls_dir: Path, member: str, split: str) -> pd.DataFrame:

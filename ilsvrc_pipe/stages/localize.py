@@ -177,16 +177,20 @@ def run_loc_stage(ctx: StageContext) -> dict:
         raise ValueError("val records are not in the ground truth's sorted file-name order")
     rows = {name: score_row(ctx, name, table, who, val, synsets, gt)
             for name, (table, who) in row_sources(ctx, "val").items()}
-    baselines = evaluate_baselines(ctx.data_root, seed=int(ctx.cfg.get("eval", {}).get("seed", 0)),
+    floors = dict(ctx.cfg.get("eval", {}) or {})
+    baselines = evaluate_baselines(ctx.data_root, floors.get("baselines", ["full-image", "center"]),
+                                   seed=int(floors.get("seed", 0)), out_dir=ctx.out_dir / "files",
                                    train=read_loc_records(ctx.stage_dir("data"), "train"), val=val)
+    baselines = {k.replace("-", "_"): v for k, v in baselines.items()}
     for kind, b in baselines.items():
-        rows[f"baseline_{kind.replace('-', '_')}"] = {k: b[k] for k in ("gt_class_error", "top5_error", "top1_error")}
+        rows[f"baseline_{kind}"] = {k: b[k] for k in ("gt_class_error", "top5_error", "top1_error")}
     best = min(ROW_KEYS, key=lambda k: (rows[k]["top5_error"], rows[k]["gt_class_error"]))
     counts, ious = error_breakdown(*read_back(ctx.out_dir / "files" / f"{best}_val.txt"), val, synsets)
     plot_iou_histogram(ious, ctx.out_dir / "iou_histogram.png", f"{best}: right-class guesses (val)")
     submissions = write_submissions(ctx, "val", synsets, best) + write_submissions(ctx, "test", synsets, best)
     metrics = {"top5_error": rows[best]["top5_error"], "gt_class_error": rows[best]["gt_class_error"],
-               "best_row": best, "rows": rows, "breakdown": {best: counts}, "submissions": submissions}
+               "best_row": best, "rows": rows, "breakdown": {best: counts}, "submissions": submissions,
+               "baselines": baselines}
     write_json_atomic(ctx.out_dir / "metrics.json", metrics)
     table = pd.DataFrame.from_dict({k: {c: v[c] for c in ("gt_class_error", "top5_error", "top1_error")}
                                     for k, v in rows.items()}, orient="index")

@@ -18,13 +18,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..data.transforms import load_normalized
 from ..io_utils import read_table, write_table_atomic
 from ..models.rcnn import refine_proposals
 from ..pipeline import StageContext, register_stage
 from ..registry import MODELS
 from ..training import sgd_schedule, train_to_final
 from .data import read_class_lists
-from .loc_common import box_table, load_normalized
+from .loc_common import box_table
 
 
 def rcnn_model_cfg(member: dict, section: dict, cls_members: dict, num_classes: int, init: Path | None) -> dict:

@@ -15,13 +15,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..data.transforms import load_normalized
 from ..io_utils import read_table, write_table_atomic
 from ..models.per_class_rpn import propose_center_crop, propose_dense
 from ..pipeline import StageContext, register_stage
 from ..registry import MODELS
 from ..training import sgd_schedule, train_to_final
 from .data import read_class_lists
-from .loc_common import box_table, load_normalized, requested_classes
+from .loc_common import box_table, requested_classes
 
 
 def rpn_model_cfg(member: dict, section: dict, cls_members: dict, num_classes: int, init: Path | None) -> dict:
