@@ -49,10 +49,12 @@ from mmengine.dataset import DefaultSampler, default_collate  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 
 from bench_gemm import command_line, machine_info  # noqa: E402
-from ilsvrc_pipe.models.classifier import (predict_center_crop, predict_dense,  # noqa: E402
+from ilsvrc_pipe.models.test_modes import (predict_center_crop, predict_dense,  # noqa: E402
                                            predict_ten_crop)
 from ilsvrc_pipe.registry import MODELS  # noqa: E402
-from ilsvrc_pipe.stages.classify import member_model_cfg, member_train_spec  # noqa: E402
+from ilsvrc_pipe.artifacts import Artifacts  # noqa: E402
+from ilsvrc_pipe.data.seeded import SeededDataset  # noqa: E402
+from ilsvrc_pipe.specs import member_model_cfg, member_train_spec  # noqa: E402
 from ilsvrc_pipe.training import build_runner  # noqa: E402
 
 from _report import publish  # noqa: E402
@@ -62,9 +64,9 @@ NUM_CLASSES = 10          # mini preset: 10 CLS-LOC classes, 80 train images eac
 TARGET_RATIO = 0.9
 
 
-class SyntheticClsDataset(Dataset):
+class SyntheticClsDataset(SeededDataset):
     """``length`` samples ``{"inputs": (3, S, S) float, "data_samples": int}`` cycling over a pool
-    of fixed random images (ClsLocDataset's item format, no decoding or augmentation)."""
+    of fixed random images (ClsLocDataset's item format and keyed access, no decoding or augmentation)."""
 
     def __init__(self, length: int, size: int, num_classes: int, pool: int = 256, seed: int = 0):
         gen = torch.Generator().manual_seed(seed)
@@ -75,7 +77,7 @@ class SyntheticClsDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, i: int) -> dict:
+    def get(self, i: int) -> dict:
         return {"inputs": self.images[i % len(self.images)], "data_samples": int(self.labels[i])}
 
 
@@ -117,7 +119,7 @@ def mini_cls_section() -> dict:
 def train_spec(section: dict, dataset: Dataset, epochs: int) -> tuple[dict, dict]:
     """``member_train_spec`` of the first member, dataset swapped for the synthetic object."""
     member = section["models"][0]
-    spec = member_train_spec(member, section["train"], Path("unused"), NUM_CLASSES)
+    spec = member_train_spec(member, section["train"], Artifacts("unused"), NUM_CLASSES)
     spec["train_dataloader"]["dataset"] = dataset
     spec["max_epochs"] = epochs
     spec["param_scheduler"] = None  # milestones of the 22-epoch schedule are past a short run anyway

@@ -48,7 +48,8 @@ from mmengine.config import Config  # noqa: E402
 from bench_cls import mixed_images  # noqa: E402
 from bench_gemm import command_line, machine_info, measure_gemm_gflops  # noqa: E402
 from ilsvrc_pipe.models.per_class_rpn import PerClassRPN, propose_dense  # noqa: E402
-from ilsvrc_pipe.models.rcnn import RoIRCNN, refine_proposals, warp_regions  # noqa: E402
+from ilsvrc_pipe.models.rcnn import RoIRCNN, refine_proposals  # noqa: E402
+from ilsvrc_pipe.ops.geometry import warp_regions  # noqa: E402
 
 from _report import publish  # noqa: E402
 

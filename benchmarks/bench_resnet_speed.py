@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ilsvrc_pipe.models.resnet import ResNetClassifier
+from ilsvrc_pipe.models.classifier import ResNetClassifier
 
 STEMS = {
     "std": dict(stem_kernel=7, stem_stride=2, stem_pool=True),      # total stride 32

@@ -19,7 +19,7 @@ def resolve_data_root(cfg: Config, data_root: str | None, logger: logging.Logger
         return root
     gen = cfg.data.get("generate")
     if root.resolve() == default.resolve() and gen:
-        from .data.mini import ensure_mini_ilsvrc
+        from .synthetic import ensure_mini_ilsvrc
 
         logger.info("data root %s is absent: generating the %s preset (seed %s)", root, gen["preset"], gen["seed"])
         return Path(ensure_mini_ilsvrc(root, preset=gen["preset"], seed=int(gen["seed"])))

@@ -1,12 +1,13 @@
-"""Stage graph, artifact cache and resume.
+"""Runs a given set of stages in dependency order, with an exact cache and resume.
 
-Every stage is a function of (config, inputs on disk) -> outputs under ``work_dir/<stage>/``. When it
-finishes, ``manifest.json`` records its fingerprint (hash of its config section, of the data root's
-index files and of the run ids of the stages it reads) and its figures. A stage whose manifest
-fingerprint matches is skipped; the manifest is written last and atomically, so an interrupted
-stage is simply run again, and reuses whatever finished files it left (e.g. the checkpoints of a
-training it resumes). Outputs made under another fingerprint (a changed config, data root or input
-stage) are cleared before a stage runs, so a cached artifact never outlives the config it came from.
+Every stage is a function of (the config sections it declares, the artifacts of the stages it
+requires) -> artifacts under ``work_dir/<stage>/``. When it finishes, ``manifest.json`` records its
+fingerprint (hash of every config section it reads, the run ids of its inputs, the data root's
+index files for a stage that reads the root, the submission folder for one that writes there) and
+its figures. A stage whose fingerprint matches is skipped; the manifest is written last and
+atomically, so an interrupted stage is simply run again and reuses what finished files it left
+(e.g. the checkpoints of a training it resumes). Outputs made under another fingerprint are
+cleared before a stage runs, so a cached artifact never outlives the config it came from.
 """
 from __future__ import annotations
 
@@ -15,72 +16,17 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
-from typing import Callable
+from typing import Iterable
 
 from mmengine.config import Config
 
+from .artifacts import Artifacts
 from .io_utils import hash_files, hash_json, write_json_atomic
+from .stages.base import DeclaredConfig, Stage, StageContext
 
-MANIFEST = "manifest.json"
 STARTED = ".started.json"
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A pipeline stage: its name, the stages whose artifacts it reads, and its body."""
-
-    name: str
-    requires: tuple[str, ...]
-    run: Callable[["StageContext"], dict]
-    doc: str = ""
-
-
-_STAGES: dict[str, Stage] = {}
-
-
-def register_stage(name: str, requires: tuple[str, ...] = ()):
-    """Decorator: add a stage body to the pipeline (stages run in registration order)."""
-
-    def wrap(fn):
-        _STAGES[name] = Stage(name, tuple(requires), fn, (fn.__doc__ or "").strip().split("\n")[0])
-        return fn
-
-    return wrap
-
-
-def registered_stages() -> dict[str, Stage]:
-    from . import stages  # noqa: F401  (importing registers the stage bodies)
-
-    return dict(_STAGES)
-
-
-@dataclass
-class StageContext:
-    """What a stage body gets: its config section, where to read, where to write."""
-
-    cfg: Config
-    data_root: Path
-    work_dir: Path
-    stage: str
-    logger: logging.Logger
-    force: bool = False
-    figures: dict = field(default_factory=dict)
-
-    @property
-    def out_dir(self) -> Path:
-        d = self.work_dir / self.stage
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
-    @property
-    def section(self) -> dict:
-        return dict(self.cfg.get(self.stage, {}) or {})
-
-    def stage_dir(self, name: str) -> Path:
-        """Output folder of another (finished) stage."""
-        return self.work_dir / name
 
 
 def data_root_fingerprint(root: Path) -> str:
@@ -98,19 +44,45 @@ def data_root_fingerprint(root: Path) -> str:
     return hash_json({"root": str(root), "files": hash_files(files, relative_to=root)})
 
 
-class Pipeline:
-    """Runs stages in dependency order, skipping those whose manifest matches."""
+def topological_order(stages: dict[str, Stage]) -> list[str]:
+    """Stage names so that each comes after every stage it requires (ties keep the given order)."""
+    for s in stages.values():
+        missing = [r for r in s.requires if r not in stages]
+        if missing:
+            raise ValueError(f"stage {s.name!r} requires {missing}, which the pipeline was not given")
+    sorter = TopologicalSorter({name: s.requires for name, s in stages.items()})
+    try:
+        sorter.prepare()
+    except CycleError as exc:
+        raise ValueError(f"stages require each other in a circle: {exc.args[1]}") from None
+    order, rank = [], {name: i for i, name in enumerate(stages)}
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=rank.__getitem__)
+        order.extend(ready)
+        sorter.done(*ready)
+    return order
 
-    def __init__(self, cfg: Config, data_root: str | Path, work_dir: str | Path, logger: logging.Logger | None = None):
+
+class Pipeline:
+    """Runs the stages it is given in dependency order, skipping those whose manifest matches."""
+
+    def __init__(self, cfg: Config, data_root: str | Path, work_dir: str | Path, stages: Iterable[Stage],
+                 logger: logging.Logger | None = None, submission_dir: str | Path | None = None):
         self.cfg = cfg
         self.data_root = Path(data_root)
-        self.work_dir = Path(work_dir)
+        self.artifacts = Artifacts(work_dir, submission_dir)
         self.logger = logger or logging.getLogger("ilsvrc_pipe")
-        self.stages = registered_stages()
+        given = {s.name: s for s in stages}
+        self.order = topological_order(given)
+        self.stages = {name: given[name] for name in self.order}
+
+    @property
+    def work_dir(self) -> Path:
+        return self.artifacts.work_dir
 
     # -- manifests ------------------------------------------------------------------------------
     def manifest_path(self, name: str) -> Path:
-        return self.work_dir / name / MANIFEST
+        return self.artifacts.manifest(name)
 
     def read_manifest(self, name: str) -> dict | None:
         p = self.manifest_path(name)
@@ -127,8 +99,10 @@ class Pipeline:
         inputs = {dep: (self.read_manifest(dep) or {}).get("run_id") for dep in stage.requires}
         if not stage.requires:
             inputs["data_root"] = data_root_fingerprint(self.data_root)
-        return {"config": hash_json({"stage": self.cfg.get(name, {}), "data": self.cfg.get("data", {})}),
-                "inputs": inputs}
+        if stage.submits:
+            inputs["submission_dir"] = str(self.artifacts.submission_dir.resolve())
+        sections = {s: self.cfg.get(s, None) for s in sorted(set(stage.reads))}
+        return {"config": hash_json(sections), "inputs": inputs}
 
     def is_done(self, name: str) -> bool:
         m = self.read_manifest(name)
@@ -137,53 +111,60 @@ class Pipeline:
     # -- planning and running -------------------------------------------------------------------
     def plan(self, targets: list[str], force: bool = False) -> list[str]:
         """Stages to run, in order: the targets (unless done) and what they need that is missing."""
+        if not targets:
+            raise KeyError(f"no stage named; known: {self.order}")
         unknown = [t for t in targets if t not in self.stages]
         if unknown:
-            raise KeyError(f"unknown stage(s) {unknown}; known: {list(self.stages)}")
-        order = list(self.stages)
-        todo: set[str] = set()
+            raise KeyError(f"unknown stage(s) {unknown}; known: {self.order}")
+        wanted: set[str] = set()
 
-        def need(name: str, explicit: bool):
-            for dep in self.stages[name].requires:
-                need(dep, False)
-            if (explicit and force) or dep_changed(name) or not self.is_done(name):
-                todo.add(name)
-
-        def dep_changed(name: str) -> bool:
-            return any(d in todo for d in self.stages[name].requires)
+        def need(name: str) -> None:
+            if name not in wanted:
+                wanted.add(name)
+                for dep in self.stages[name].requires:
+                    need(dep)
 
         for t in targets:
-            need(t, True)
-        return [s for s in order if s in todo]
+            need(t)
+        todo: set[str] = set()
+        for name in self.order:  # inputs first: a stage reruns when one of its inputs does
+            if name not in wanted:
+                continue
+            if ((force and name in targets) or any(d in todo for d in self.stages[name].requires)
+                    or not self.is_done(name)):
+                todo.add(name)
+        return [s for s in self.order if s in todo]
 
     def _prepare_out_dir(self, name: str, fingerprint: dict, force: bool) -> None:
         """Keep what an interrupted run of the same stage left (it resumes from it), and outputs of
         no recorded run (e.g. a classifier trained by ``tools/train.py`` under torchrun); clear
         outputs made under another fingerprint (config, data or inputs changed) or when forced."""
-        out = self.work_dir / name
+        out = self.artifacts.stage_dir(name)
         started = out / STARTED
         previous = json.loads(started.read_text()) if started.is_file() else None
         if out.exists() and (force or (previous is not None and previous != fingerprint)):
             self.logger.info("stage %-5s: clearing %s (%s)", name, out,
                              "--force" if force else "made with another config or other inputs")
             shutil.rmtree(out)
-        elif out.exists():
+        elif out.exists() and any(p.name != STARTED for p in out.iterdir()):
             self.logger.info("stage %-5s: resuming from the outputs an interrupted run left in %s", name, out)
         write_json_atomic(started, fingerprint)
 
     def run(self, targets: list[str], force: bool = False) -> dict[str, dict]:
         plan = self.plan(targets, force)
-        skipped = [t for t in targets if t not in plan]
-        for name in skipped:
-            self.logger.info("stage %-5s up to date (manifest %s matches); --force redoes it", name, self.manifest_path(name))
+        for name in (t for t in targets if t not in plan):
+            self.logger.info("stage %-5s up to date (manifest %s matches); --force redoes it", name,
+                             self.manifest_path(name))
         results = {}
-        for name in plan:
-            ctx = StageContext(self.cfg, self.data_root, self.work_dir, name, self.logger, force)
+        for i, name in enumerate(plan, 1):
+            stage = self.stages[name]
+            ctx = StageContext(DeclaredConfig(self.cfg, stage.reads, name), self.data_root, self.artifacts,
+                               name, self.logger, force)
             fingerprint = self.fingerprint(name)
-            self._prepare_out_dir(name, fingerprint, force)
-            self.logger.info("stage %-5s starts", name)
+            self._prepare_out_dir(name, fingerprint, force and name in targets)
+            self.logger.info("stage %-5s starts (%d/%d)", name, i, len(plan))
             t0 = time.perf_counter()
-            figures = self.stages[name].run(ctx) or {}
+            figures = stage.run(ctx) or {}
             seconds = time.perf_counter() - t0
             finished = _dt.datetime.now().isoformat(timespec="seconds")
             manifest = {"stage": name, "fingerprint": fingerprint, "run_id": hash_json([fingerprint, finished]),

@@ -17,6 +17,7 @@ from mmengine.registry import HOOKS, MODEL_WRAPPERS
 from mmengine.runner import Runner
 
 from .checkpoint import allow_mmengine_checkpoint_globals
+from .data import seeded  # noqa: F401  (registers SeededSampler)
 
 
 @HOOKS.register_module()
@@ -97,16 +98,18 @@ def build_runner(spec: dict, work_dir: str | os.PathLike, launcher: str = "none"
     )
 
 
-def train_to_final(spec: dict, work_dir: str | os.PathLike, seed: int = 0, log_interval: int = 10,
-                   logger=None) -> Path:
-    """Train with :func:`build_runner` unless ``work_dir/final.pth`` exists; return that file.
+def train_to_final(spec: dict, work_dir: str | os.PathLike, final: str | os.PathLike, seed: int = 0,
+                   log_interval: int = 10, logger=None) -> Path:
+    """Train with :func:`build_runner` in ``work_dir`` unless ``final`` exists; return ``final``.
 
-    ``final.pth`` (plain weights, written atomically after the last epoch) marks a finished
-    training; until then a re-run resumes from the Runner's latest checkpoint.
+    ``final`` (plain weights, written atomically after the last epoch) marks a finished training;
+    until then a re-run resumes from the Runner's latest checkpoint, and since every sample's
+    augmentation is drawn from (seed, epoch, position) (``data/seeded.py``), a resumed training
+    ends with the weights an uninterrupted one would have.
     """
     from .io_utils import atomic_path
 
-    final = Path(work_dir) / "final.pth"
+    final = Path(final)
     if final.is_file():
         if logger is not None:
             logger.info("%s already trained (%s)", Path(work_dir).name, final)

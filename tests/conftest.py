@@ -1,32 +1,100 @@
-"""Shared test fixtures: where ../shared lives, and a generated smoke dataset."""
+"""Shared test fixtures: the committed scoring fixture, a generated smoke dataset, and tiny file writers
+(ILSVRC XML annotations, images) used by the data and evaluation tests."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_dir() -> Path | None:
-    for cand in (os.environ.get("ILSVRC_SHARED"), REPO_ROOT.parent / "shared", REPO_ROOT / "shared"):
-        if cand and Path(cand).is_dir():
-            return Path(cand)
-    return None
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    path = shared_dir()
-    if path is None:
-        pytest.skip("the shared/ folder (set ILSVRC_SHARED) with the scoring fixtures is not beside the repo")
+def scoring_fixture() -> Path:
+    """``tests/fixtures/scoring``: a small ground truth with the official devkit's answers (``expected.json``).
+
+    It is part of the repository: a missing file is an error, never a skip."""
+    path = FIXTURES / "scoring"
+    assert (path / "expected.json").is_file(), f"{path}/expected.json is missing: the scoring fixture is incomplete"
     return path
 
 
 @pytest.fixture(scope="session")
 def smoke_root(tmp_path_factory) -> Path:
     """The smoke preset of the embedded dataset, generated once per test session."""
-    from ilsvrc_pipe.data.mini import generate_mini_ilsvrc
+    from ilsvrc_pipe.synthetic import generate_mini_ilsvrc
 
     return Path(generate_mini_ilsvrc(tmp_path_factory.mktemp("smoke") / "mini", preset="smoke", seed=0))
+
+
+def _xml_text(stem: str, objects, width: int, height: int) -> str:
+    parts = [f"<annotation><folder>val</folder><filename>{Path(stem).name}</filename>",
+             "<source><database>test</database></source>",
+             f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>"]
+    for wnid, (x1, y1, x2, y2) in objects:
+        parts.append(f"<object><name>{wnid}</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
+                     f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>")
+    return "".join(parts) + "</annotation>\n"
+
+
+@pytest.fixture
+def write_xml():
+    """``write_xml(folder, stem, [(wnid, box), ...], width=500, height=500)`` -> path of ``folder/stem.xml``.
+
+    ``stem`` may hold sub-folders (``ILSVRC2013_train/n01440764/n01440764_1``); they are created."""
+    def write(folder: Path, stem: str, objects, width: int = 500, height: int = 500) -> Path:
+        path = Path(folder) / f"{stem}.xml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_xml_text(stem, objects, width, height))
+        return path
+    return write
+
+
+@pytest.fixture
+def write_image():
+    """``write_image(path, size=(width, height), box=None)`` -> path: a black RGB image, the inclusive
+    ``box`` (x1, y1, x2, y2) white; the format follows the suffix (``.png`` is lossless)."""
+    def write(path: Path, size=(60, 40), box=None) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        width, height = size
+        pixels = np.zeros((height, width, 3), np.uint8)
+        if box is not None:
+            x1, y1, x2, y2 = box
+            pixels[y1: y2 + 1, x1: x2 + 1] = 255
+        Image.fromarray(pixels).save(path)
+        return path
+    return write
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SMOKE_CONFIG = "configs/mini/smoke.py"
+PIPELINE_STAGES = ("data", "cls", "rpn", "rcnn", "loc", "eval")
+
+
+def run_pipeline_tool(*args, cwd=REPO_ROOT, timeout: int = 900):
+    """``tools/run_pipeline.py ARGS`` in a subprocess, as a user runs it; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, str(REPO_ROOT / "tools/run_pipeline.py"), *map(str, args)],
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_root, tmp_path_factory) -> dict:
+    """One uninterrupted ``--stage all`` run of the smoke config on the session's smoke root:
+    ``{"root", "work", "subs", "result"}`` (the reference the resume tests compare with)."""
+    base = tmp_path_factory.mktemp("smoke_run")
+    work, subs = base / "work", base / "subs"
+    res = run_pipeline_tool("--config", SMOKE_CONFIG, "--work-dir", work, "--submission-dir", subs,
+                            "--cfg-options", f"data.root={smoke_root}")
+    return {"root": smoke_root, "work": work, "subs": subs, "result": res}
+
+
+@pytest.fixture(scope="session")
+def pipeline_tool():
+    """:func:`run_pipeline_tool` (test modules cannot import conftest under importlib mode)."""
+    return run_pipeline_tool

@@ -14,7 +14,8 @@ from torch.utils.data import Dataset
 from ilsvrc_pipe.checkpoint import (allow_mmengine_checkpoint_globals, export_torchvision_resnet,
                                     load_torchvision_resnet, mmengine_checkpoint_globals,
                                     save_torchvision_resnet)
-from ilsvrc_pipe.models.resnet import ResNet, ResNetClassifier
+from ilsvrc_pipe.models.classifier import ResNetClassifier
+from ilsvrc_pipe.models.resnet import ResNet
 
 
 @pytest.fixture

@@ -1,28 +1,22 @@
 """The pipeline as a user runs it: tools/run_pipeline.py on a generated smoke dataset."""
 import json
-import subprocess
-import sys
-
+import shutil
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_tool(*args, cwd=REPO_ROOT):
-    return subprocess.run([sys.executable, str(REPO_ROOT / "tools/run_pipeline.py"), *map(str, args)],
-                          cwd=cwd, capture_output=True, text=True, timeout=900)
-
-
+SMOKE = "configs/mini/smoke.py"
 STAGES = ("data", "cls", "rpn", "rcnn", "loc", "eval")
 
 
-def test_smoke_pipeline_end_to_end_then_resumes(tmp_path):
-    """`--stage all` on the smoke preset: generated data, trained stages beating their baselines."""
-    root, work, subs = tmp_path / "gen_root", tmp_path / "work", tmp_path / "subs"
-    opts = ["--cfg-options", f"data.root={root}", f"loc.submission_dir={subs}"]
-    res = run_tool("--config", "configs/mini/smoke.py", "--work-dir", work, *opts)
+def test_smoke_pipeline_end_to_end_then_skips(smoke_run, pipeline_tool):
+    """`--stage all` on the smoke preset: trained stages beating their baselines; eval's numbers are
+    those of the files on disk; a second run recomputes nothing."""
+    res, work, subs, root = smoke_run["result"], smoke_run["work"], smoke_run["subs"], smoke_run["root"]
     assert res.returncode == 0, res.stderr[-3000:]
-    assert (root / ".mini_ilsvrc.json").is_file()
     metrics = json.loads((work / "eval/metrics.json").read_text())
     full, center = metrics["baselines"]["full_image"], metrics["baselines"]["center"]
     for row in (full, center):
@@ -35,16 +29,81 @@ def test_smoke_pipeline_end_to_end_then_resumes(tmp_path):
     assert set(rows) >= {"rpn_center", "rpn_dense", "rpn_rcnn_dense", "rpn_rcnn_dense_ensemble",
                          "baseline_full_image", "baseline_center"}
     assert metrics["loc"]["top5_error"] == min(rows[k]["top5_error"] for k in rows if not k.startswith("baseline"))
-    n_test = len((root / "ILSVRC/ImageSets/CLS-LOC/test.txt").read_text().split("\n")) - 1
+    # the submission that eval scored is the file in the submission folder, and scores as the best row
+    assert metrics["submissions"]["val"]["file"] == str(subs / "loc_val.txt")
+    assert metrics["submissions"]["val"]["top5_error"] == metrics["loc"]["top5_error"]
+    assert metrics["submissions"]["val_kaggle"]["top5_error"] == metrics["loc"]["top5_error"]
+    n_test = len((root / "ILSVRC/ImageSets/CLS-LOC/test.txt").read_text().splitlines())
     assert len((subs / "loc_test.txt").read_text().splitlines()) == n_test
     for stage in STAGES:
         assert json.loads((work / stage / "manifest.json").read_text())["stage"] == stage
     assert list((work / "logs").glob("run_*.log"))
-    again = run_tool("--config", "configs/mini/smoke.py", "--work-dir", work, *opts)
+    again = pipeline_tool("--config", SMOKE, "--work-dir", work, "--submission-dir", subs,
+                          "--cfg-options", f"data.root={root}")
     assert again.returncode == 0 and "up to date" in again.stderr and "ran nothing" in again.stderr
 
 
-def test_missing_user_root_is_an_error(tmp_path):
-    res = run_tool("--config", "configs/mini/smoke.py", "--work-dir", tmp_path / "w", "--data-root", tmp_path / "nope",
-                   "--stage", "data")
+def test_seed_of_the_baselines_reruns_loc_only(smoke_run, pipeline_tool, tmp_path):
+    """`--cfg-options eval.seed=1` (the --help example) must not reuse the baselines of seed 0."""
+    work = tmp_path / "work"
+    shutil.copytree(smoke_run["work"], work)
+    before = {s: json.loads((work / s / "manifest.json").read_text())["run_id"] for s in STAGES}
+    res = pipeline_tool("--config", SMOKE, "--work-dir", work, "--submission-dir", tmp_path / "subs",
+                        "--cfg-options", f"data.root={smoke_run['root']}", "eval.seed=1")
+    assert res.returncode == 0, res.stderr[-3000:]
+    after = {s: json.loads((work / s / "manifest.json").read_text())["run_id"] for s in STAGES}
+    assert [s for s in STAGES if before[s] != after[s]] == ["loc", "eval"]
+
+
+def test_default_submission_folder_is_in_the_repository(smoke_run, pipeline_tool, tmp_path):
+    """Without --submission-dir the files go to <repo>/submissions/<work dir name>, wherever the
+    command is started from."""
+    work = tmp_path / "ilsvrc_pipe_test_default_subs"
+    shutil.copytree(smoke_run["work"], work)
+    target = REPO_ROOT / "submissions" / work.name
+    shutil.rmtree(target, ignore_errors=True)
+    try:
+        res = pipeline_tool("--config", REPO_ROOT / SMOKE, "--work-dir", work, "--stage", "loc",
+                            "--cfg-options", f"data.root={smoke_run['root']}", cwd=tmp_path)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert (target / "loc_val.txt").is_file() and (target / "loc_test.csv").is_file()
+        assert not (tmp_path / "submissions").exists()
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def test_corrupt_val_image_is_kept_with_a_whole_image_guess(smoke_root, pipeline_tool, tmp_path):
+    """With data.skip_corrupt_images a truncated val image stays in the records (the devkit needs a
+    line per image), is named in a warning, and gets whole-image guesses; without it the data stage
+    fails naming the file."""
+    root = tmp_path / "root"
+    shutil.copytree(smoke_root, root)
+    val = sorted((root / "ILSVRC/Data/CLS-LOC/val").iterdir())
+    victim = val[3]
+    victim.write_bytes(victim.read_bytes()[:200])
+    fail = pipeline_tool("--config", SMOKE, "--work-dir", tmp_path / "w0", "--stage", "data",
+                         "--cfg-options", f"data.root={root}")
+    assert fail.returncode != 0 and victim.name in fail.stderr
+    quick = ["cls.train.max_epochs=1", "cls.train.milestones=[1]", "rpn.train.max_epochs=1", "rpn.train.milestones=[1]",
+             "rcnn.train.max_epochs=1", "rcnn.train.milestones=[1]"]
+    work, subs = tmp_path / "w", tmp_path / "subs"
+    res = pipeline_tool("--config", SMOKE, "--work-dir", work, "--submission-dir", subs, "--stage", "loc",
+                        "--cfg-options", f"data.root={root}", "data.skip_corrupt_images=True", *quick)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert victim.name in res.stderr and "corrupt" in res.stderr
+    images = pd.read_parquet(work / "data/loc_val_images.parquet")
+    assert len(images) == len(val) and images.corrupt.sum() == 1
+    row = int(images.index[images.corrupt][0])
+    width, height = int(images.width[row]), int(images.height[row])
+    lines = (subs / "loc_val.txt").read_text().splitlines()
+    assert len(lines) == len(val)
+    fields = lines[row].split()
+    assert len(fields) == 20  # 4 smoke classes: 4 guesses
+    for g in range(4):
+        assert [float(v) for v in fields[5 * g + 1:5 * g + 5]] == [0, 0, width - 1, height - 1]
+
+
+def test_missing_user_root_is_an_error(pipeline_tool, tmp_path):
+    res = pipeline_tool("--config", SMOKE, "--work-dir", tmp_path / "w", "--data-root", tmp_path / "nope",
+                        "--stage", "data")
     assert res.returncode != 0 and "does not exist" in res.stderr

@@ -11,6 +11,8 @@ from ilsvrc_pipe.checkpoint import allow_mmengine_checkpoint_globals
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow  # tools/run_pipeline.py and tools/train.py (DDP) in subprocesses
+
 
 @pytest.fixture(scope="module")
 def smoke_work(tmp_path_factory):

@@ -4,7 +4,7 @@
                                      [--preview preview.png] [--overwrite]
 
 The dataset is written atomically (temp folder beside --out, renamed at the end). See
-``ilsvrc_pipe/data/mini.py`` for the layout, the presets and the list of deliberate traps.
+``ilsvrc_pipe/synthetic/__init__.py`` for the layout, the presets and the list of deliberate traps.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ilsvrc_pipe.data.mini import MARKER, PRESETS, generate_mini_ilsvrc, write_preview
+from ilsvrc_pipe.synthetic import MARKER, PRESETS, generate_mini_ilsvrc, write_preview
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -5,6 +5,7 @@ Examples::
 
     python tools/run_pipeline.py --stage all                      # embedded mini dataset
     python tools/run_pipeline.py --stage eval --data-root /data/imagenet --config configs/ilsvrc2015/ilsvrc2015.py
+    python tools/run_pipeline.py --stage loc --cfg-options eval.seed=1     # redo what that setting changes
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import _bootstrap  # noqa: F401
 from mmengine.config import Config, DictAction
 
 from ilsvrc_pipe.logging_setup import setup_run_logging
-from ilsvrc_pipe.pipeline import Pipeline, registered_stages
+from ilsvrc_pipe.pipeline import Pipeline
+from ilsvrc_pipe.stages import default_stages
 from ilsvrc_pipe.data.errors import DataFormatError
 from ilsvrc_pipe.data_root import resolve_data_root
 
@@ -26,13 +28,15 @@ DEFAULT_CONFIG = "configs/mini/pipeline.py"
 
 
 def parse_args(argv=None):
-    stages = list(registered_stages())
+    stages = [s.name for s in default_stages()]
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stage", default="all", help=f"'all' or a comma list of: {', '.join(stages)}")
     p.add_argument("--config", default=DEFAULT_CONFIG, help="mmengine Config file (default: %(default)s)")
     p.add_argument("--data-root", default=None, help="dataset root holding ILSVRC/ (default: the config's "
                    "data.root, data/mini_ilsvrc, generated on first use)")
     p.add_argument("--work-dir", default=None, help="default: work_dirs/<config name>")
+    p.add_argument("--submission-dir", default=None, help="where submission files go (default: "
+                   "<repo>/submissions/<work dir name>)")
     p.add_argument("--force", action="store_true", help="redo the named stages even if their manifest matches")
     p.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys, e.g. eval.seed=1")
     args = p.parse_args(argv)
@@ -54,7 +58,8 @@ def main(argv=None) -> int:
     logger.info("config %s, work dir %s, log %s", args.config, work_dir, log_file)
     try:
         data_root = resolve_data_root(cfg, args.data_root, logger)
-        results = Pipeline(cfg, data_root, work_dir, logger).run(targets, force=args.force)
+        pipeline = Pipeline(cfg, data_root, work_dir, default_stages(), logger, submission_dir=args.submission_dir)
+        results = pipeline.run(targets, force=args.force)
     except (FileNotFoundError, DataFormatError) as exc:
         logger.error("%s", exc)
         return 2

@@ -25,9 +25,10 @@ from mmengine.config import Config, DictAction
 
 from ilsvrc_pipe.data_root import resolve_data_root
 from ilsvrc_pipe.logging_setup import setup_run_logging
+from ilsvrc_pipe.artifacts import Artifacts
 from ilsvrc_pipe.pipeline import Pipeline
-from ilsvrc_pipe.stages.classify import member_train_spec
-from ilsvrc_pipe.stages.data import read_class_lists
+from ilsvrc_pipe.specs import member_train_spec
+from ilsvrc_pipe.stages import default_stages
 from ilsvrc_pipe.training import build_runner
 
 
@@ -54,18 +55,19 @@ def main(argv=None) -> int:
     if args.member not in members:
         print(f"error: no member {args.member!r} in {args.config}; choose from {sorted(members)}", file=sys.stderr)
         return 2
-    data_dir = work_dir / "data"
+    art = Artifacts(work_dir)
     if args.launcher == "none":
-        setup_run_logging(work_dir / "logs", name="train")
+        setup_run_logging(art.logs_dir(), name="train")
         logger = logging.getLogger("ilsvrc_pipe")
-        Pipeline(cfg, resolve_data_root(cfg, args.data_root, logger), work_dir, logger).run(["data"])
-    elif not (data_dir / "manifest.json").is_file():
-        print(f"error: {data_dir} is missing; run `python tools/run_pipeline.py --stage data` first", file=sys.stderr)
+        Pipeline(cfg, resolve_data_root(cfg, args.data_root, logger), work_dir, default_stages(), logger).run(["data"])
+    elif not art.manifest("data").is_file():
+        print(f"error: {art.stage_dir('data')} is missing; run `python tools/run_pipeline.py --stage data` first",
+              file=sys.stderr)
         return 2
-    num_classes = len(read_class_lists(data_dir)["clsloc"])
-    spec = member_train_spec(members[args.member], cfg.cls.train, data_dir, num_classes)
+    num_classes = len(art.read_classes()["clsloc"])
+    spec = member_train_spec(members[args.member], cfg.cls.train, art, num_classes)
     torch.set_num_threads(int(cfg.cls.get("num_threads", torch.get_num_threads())))
-    train_dir = Path(args.train_dir or work_dir / "cls" / "models" / args.member)
+    train_dir = Path(args.train_dir or art.train_dir("cls", args.member))
     runner = build_runner(spec, train_dir, launcher=args.launcher, resume=args.resume,
                           seed=int(members[args.member].get("seed", 0)))
     runner.train()

@@ -22,4 +22,3 @@ rcnn = dict(
     train=dict(top_k=10, batch_size=32, max_epochs=3, milestones=(2,)),
     test=dict(top_k=20),
 )
-loc = dict(submission_dir='submissions/smoke')

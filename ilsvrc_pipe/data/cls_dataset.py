@@ -2,29 +2,28 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..io_utils import read_table
 from ..registry import DATASETS
 from .images import load_rgb
+from .seeded import SeededDataset
 from .transforms import build_train_transform
 
 
 @DATASETS.register_module()
-class ClsLocDataset(torch.utils.data.Dataset):
+class ClsLocDataset(SeededDataset):
     """Images of one CLS-LOC split with their class, for the classifiers.
 
     ``cache_images`` keeps decoded images in memory (the mini sets fit; real ImageNet does not).
     Items are ``dict(inputs=tensor, data_samples=label)``, the form mmengine's Runner passes on.
     """
 
-    def __init__(self, data_dir: str | os.PathLike, split: str = "train", transform: dict | None = None,
+    def __init__(self, images: str | os.PathLike, transform: dict | None = None,
                  cache_images: bool = False, max_images: int | None = None):
-        self.table = read_table(Path(data_dir) / f"loc_{split}_images.parquet")
+        self.table = read_table(images)
         if max_images:
             self.table = self.table.iloc[:max_images]
         self.paths = self.table.path.tolist()
@@ -43,5 +42,5 @@ class ClsLocDataset(torch.utils.data.Dataset):
             return self._cache[i]
         return load_rgb(self.paths[i])
 
-    def __getitem__(self, i: int) -> dict:
+    def get(self, i: int) -> dict:
         return {"inputs": self.transform(self.image(i)), "data_samples": int(self.labels[i])}

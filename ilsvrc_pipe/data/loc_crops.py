@@ -23,7 +23,6 @@ Items are ``dict(inputs=tensor, data_samples=...)``; :func:`rpn_collate` and :fu
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -34,22 +33,23 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
 from ..io_utils import read_table
-from ..models.box_coder import BoxCoder, continuous_to_inclusive, inclusive_to_continuous
-from ..models.classifier import shorter_side_size
-from ..models.rcnn import warp_regions
+from ..ops.box_coder import BoxCoder, continuous_to_inclusive, inclusive_to_continuous
+from ..ops.geometry import shorter_side_size, warp_regions
 from ..ops.boxes import box_iou
 from ..registry import DATASETS
 from .images import load_rgb
 from .loc_dataset import LocRecords
+from .seeded import SeededDataset
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
 
 
-def read_records(data_dir: str | os.PathLike, split: str) -> LocRecords:
-    """The ``data`` stage's ``loc_<split>_{images,boxes}.parquet`` tables."""
-    return LocRecords(read_table(Path(data_dir) / f"loc_{split}_images.parquet"),
-                      read_table(Path(data_dir) / f"loc_{split}_boxes.parquet"))
+def read_records(images: str | os.PathLike | None, boxes: str | os.PathLike | None) -> LocRecords:
+    """Records from the ``data`` stage's image and box tables (files named by ``artifacts.py``)."""
+    if images is None or boxes is None:
+        raise ValueError("give records, or the images and boxes tables")
+    return LocRecords(read_table(images), read_table(boxes))
 
 
 def normalize_image(image: Tensor, mean: Sequence[float] = IMAGENET_MEAN,
@@ -99,24 +99,22 @@ def _uniform_int(low: int, high: int) -> int:
 
 
 @DATASETS.register_module()
-class RPNCropDataset(torch.utils.data.Dataset):
+class RPNCropDataset(SeededDataset):
     """Random crops of the boxed train images for the per-class RPN.
 
     Items: ``dict(inputs=(3, crop, crop) float, data_samples=dict(boxes=(k, 4) inclusive crop-frame
-    float32, label=int, ignore_boxes=(m, 4)))``. Give ``records`` directly or ``data_dir`` with the
-    ``data`` stage's tables.
+    float32, label=int, ignore_boxes=(m, 4)))``. Give ``records`` directly or the ``data`` stage's ``images`` and
+    ``boxes`` tables.
     """
 
-    def __init__(self, data_dir: str | os.PathLike | None = None, split: str = "train",
+    def __init__(self, images: str | os.PathLike | None = None, boxes: str | os.PathLike | None = None,
                  records: LocRecords | None = None, crop_size: int = 224,
                  scale: Sequence[int] = (256, 480), flip: bool = True, min_visible: float = 0.5,
                  max_tries: int = 10, cache_images: bool = False,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  max_images: int | None = None):
         if records is None:
-            if data_dir is None:
-                raise ValueError("give records or data_dir")
-            records = read_records(data_dir, split)
+            records = read_records(images, boxes)
         if not 0 < scale[0] <= scale[1]:
             raise ValueError(f"scale must be (low, high) with 0 < low <= high, got {scale}")
         per_image = _boxes_by_image(records)
@@ -155,7 +153,7 @@ class RPNCropDataset(torch.utils.data.Dataset):
         cut = ~kept & (inside > 0)
         return top, left, clipped[kept], shifted[cut]
 
-    def __getitem__(self, i: int) -> dict:
+    def get(self, i: int) -> dict:
         image = self.images(i)
         height, width = image.shape[-2:]
         h, w = shorter_side_size(height, width, _uniform_int(*self.scale))
@@ -193,7 +191,7 @@ def rpn_collate(batch: Sequence[dict]) -> dict:
 
 
 @DATASETS.register_module()
-class RoICropDataset(torch.utils.data.Dataset):
+class RoICropDataset(SeededDataset):
     """RoI-centric warped regions of RPN proposals for the R-CNN.
 
     ``proposals``: a table (or its parquet/CSV path) with ``image_id, wnid, x1, y1, x2, y2``
@@ -204,7 +202,7 @@ class RoICropDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, proposals: str | os.PathLike | pd.DataFrame,
-                 data_dir: str | os.PathLike | None = None, split: str = "train",
+                 images: str | os.PathLike | None = None, boxes: str | os.PathLike | None = None,
                  records: LocRecords | None = None, num_classes: int | None = None,
                  crop_size: int = 224, context_pad: float = 0.0, sampling_ratio: int = 1,
                  fg_iou: float = 0.5, bg_iou: Sequence[float] = (0.1, 0.5),
@@ -214,9 +212,7 @@ class RoICropDataset(torch.utils.data.Dataset):
                  cache_images: bool = False, mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD):
         if records is None:
-            if data_dir is None:
-                raise ValueError("give records or data_dir")
-            records = read_records(data_dir, split)
+            records = read_records(images, boxes)
         if not isinstance(proposals, pd.DataFrame):
             proposals = read_table(proposals)
         if not 0 < fg_fraction <= 1:
@@ -297,7 +293,7 @@ class RoICropDataset(torch.utils.data.Dataset):
             return int(self.fg[i])
         return int(self.bg[_uniform_int(0, len(self.bg) - 1)])
 
-    def __getitem__(self, i: int) -> dict:
+    def get(self, i: int) -> dict:
         r = self.region(i)
         image = normalize_image(self.images(int(self.region_image[r])), self.mean, self.std)
         crop = warp_regions(image, torch.as_tensor(self.region_box[r][None]), self.crop_size,

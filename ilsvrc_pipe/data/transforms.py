@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torchvision.transforms import v2
 
+from ..ops.geometry import shorter_side_size
 from .images import load_rgb
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -47,7 +48,9 @@ class RandomShorterSide(torch.nn.Module):
 
     def forward(self, img):
         size = int(torch.randint(self.low, self.high + 1, ()).item())
-        return v2.functional.resize(img, size, antialias=True)
+        height, width = v2.functional.get_size(img)
+        # the longer side rounds as at test time (ops.geometry.shorter_side_size), not truncates
+        return v2.functional.resize(img, list(shorter_side_size(height, width, size)), antialias=True)
 
 
 def normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Transform:

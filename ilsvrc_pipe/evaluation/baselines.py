@@ -10,7 +10,6 @@ training-set class prior (top-5 LOC error with "predicted" classes).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -65,35 +64,43 @@ def baseline_predictions(kind: str, train: LocRecords, val: LocRecords, synsets:
     return (gt_ids, boxes[:, None, :]), (prior_ids, np.repeat(boxes[:, None, :], prior_ids.shape[1], axis=1))
 
 
-def evaluate_baselines(data_root: str | os.PathLike, kinds=KINDS, seed: int = 0, out_dir: str | os.PathLike | None = None,
-                       train: LocRecords | None = None, val: LocRecords | None = None) -> dict:
-    """Score each baseline on the val split of ``data_root`` with the official LOC scorer.
+def score_baselines(train: LocRecords, val: LocRecords, synsets: SynsetTable, gt, kinds=KINDS, seed: int = 0,
+                    file_of=None) -> dict:
+    """Score each baseline on ``val`` (sizes known) against ``gt`` with the official LOC scorer.
 
-    Returns ``{kind: {"gt_class_error", "top1_error", "top5_error", "rel_size"?}}``. When ``out_dir`` is
-    given the prediction files (devkit flat files) are kept there.
+    Returns ``{kind: {"gt_class_error", "top1_error", "top5_error", ...}}``. ``file_of(kind, guesses)``
+    (guesses ``gt_class`` or ``prior_top5``), when given, names the devkit file each prediction set
+    is written to; the numbers are then those of the files as written.
     """
-    from ..submission.loc_file import write_loc_file
-    from .ground_truth import load_loc_ground_truth
+    from ..submission.loc_file import read_loc_file, write_loc_file
     from .loc import evaluate_loc
 
-    synsets = find_clsloc_synsets(data_root)
-    train = train or load_loc_records(data_root, "train", synsets)
-    val = val or load_loc_records(data_root, "val", synsets)
-    val = LocRecords(fill_image_sizes(val.images), val.boxes)
-    gt = load_loc_ground_truth(data_root=data_root, split="val")
     results = {}
     for kind in kinds:
-        (gt_ids, gt_boxes), (pr_ids, pr_boxes) = baseline_predictions(kind, train, val, synsets, seed)
-        gt_class = evaluate_loc(gt_ids, gt_boxes, gt)
-        prior = evaluate_loc(pr_ids, pr_boxes, gt)
+        scored = {}
+        for guesses, (ids, boxes) in zip(("gt_class", "prior_top5"), baseline_predictions(kind, train, val, synsets, seed)):
+            if file_of is not None:
+                write_loc_file(file_of(kind, guesses), ids, boxes)
+                sub = read_loc_file(file_of(kind, guesses))
+                ids, boxes = sub.labels, sub.boxes
+            scored[guesses] = evaluate_loc(ids, boxes, gt)
+        gt_class, prior = scored["gt_class"], scored["prior_top5"]
         row = {"gt_class_error": gt_class["loc_error"][0], "top1_error": prior["loc_error"][0],
                "top5_error": prior["loc_error"][4], "n_images": prior["n_images"],
                "n_blacklisted": prior["n_blacklisted"]}
         if kind == "center":
             row["rel_size"] = list(mean_relative_box_size(train))
         results[kind] = row
-        if out_dir is not None:
-            stem = kind.replace("-", "_")
-            write_loc_file(Path(out_dir) / f"baseline_{stem}_gt_class.txt", gt_ids, gt_boxes)
-            write_loc_file(Path(out_dir) / f"baseline_{stem}_prior_top5.txt", pr_ids, pr_boxes)
     return results
+
+
+def evaluate_baselines(data_root: str | os.PathLike, kinds=KINDS, seed: int = 0) -> dict:
+    """:func:`score_baselines` on the train and val split of a raw data root (parses its files)."""
+    from .ground_truth import load_loc_ground_truth
+
+    synsets = find_clsloc_synsets(data_root)
+    train = load_loc_records(data_root, "train", synsets)
+    val = load_loc_records(data_root, "val", synsets)
+    val = LocRecords(fill_image_sizes(val.images), val.boxes)
+    gt = load_loc_ground_truth(data_root=data_root, split="val")
+    return score_baselines(train, val, synsets, gt, kinds, seed)

@@ -4,9 +4,10 @@ Importing this package registers every model in ``ilsvrc_pipe.registry.MODELS`` 
 ``locations``), so configs can build them by type name.
 """
 from . import per_class_rpn, rcnn  # noqa: F401  (register PerClassRPN, RoIRCNN)
-from .classifier import (PAPER_SCALES, average_probs, predict_center_crop, predict_dense,
+from .classifier import ResNetClassifier
+from .test_modes import (PAPER_SCALES, average_probs, predict_center_crop, predict_dense,
                          predict_ensemble, predict_ten_crop)
-from .resnet import (BasicBlock, Bottleneck, PaddedIdentity, ResNet, ResNetClassifier,
+from .resnet import (BasicBlock, Bottleneck, PaddedIdentity, ResNet,
                      make_shortcut, stage_widths)
 
 __all__ = [

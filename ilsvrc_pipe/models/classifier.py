@@ -1,169 +1,85 @@
-"""Test-time classification of a trained classifier: centre crop, 10-crop, dense multi-scale.
+"""The image classifier of the ensemble: a ResNet trunk, global average pooling and an fc layer.
 
-All functions take normalised float images, either a ``(B, 3, H, W)`` tensor or a list of
-``(3, H, W)`` tensors of different sizes, and return ``(B, C)`` class probabilities. The model is
-a :class:`~ilsvrc_pipe.models.resnet.ResNetClassifier` (or anything with the same ``logits`` and
-``score_map`` methods); it runs in eval mode and its previous mode is restored afterwards.
-
-Dense testing follows the paper (Sec. 3.4, after Simonyan & Zisserman): the fc layer is applied
-as a 1x1 convolution over the last feature map (``score_map``, same weights, no model copy), the
-image's shorter side is resized to each scale, class score maps are softmaxed and averaged
-spatially, then over scales and horizontal flips.
+Its test-time modes (centre crop, 10-crop, dense multi-scale) are in ``models/test_modes.py``.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterator, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-PAPER_SCALES = (224, 256, 384, 480, 640)
-Images = Tensor | Sequence[Tensor]
+from ..registry import MODELS
+from .resnet import ResNet  # noqa: F401  (registers ResNet, which the classifier builds by name)
 
 
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Run ``model`` in eval mode without grad, then restore its training flag."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield model
-    finally:
-        model.train(was_training)
+@MODELS.register_module()
+class ResNetClassifier(BaseModel):
+    """Backbone + global average pooling + fc, as an mmengine model for the Runner.
+
+    ``forward(inputs, data_samples, mode)``: "tensor" gives logits, "predict" softmax
+    probabilities, "loss" ``{"loss": cross entropy}``. ``data_samples`` are class indices (a
+    tensor or a list of ints/0-d tensors). Inputs are normalised ``(B, 3, H, W)`` floats or a list
+    of equal-size ``(3, H, W)`` tensors; any size works (pooling is global).
+
+    Args:
+        backbone: a :class:`ResNet` or its config dict (``type`` defaults to "ResNet").
+        num_classes: size of the fc layer.
+        dropout: dropout before fc (0 = none, as in the paper).
+        label_smoothing: of the training cross entropy (0 = none, as in the paper).
+    """
+
+    def __init__(self, backbone: dict | nn.Module, num_classes: int = 1000, dropout: float = 0.0,
+                 label_smoothing: float = 0.0, data_preprocessor: dict | None = None,
+                 init_cfg: dict | None = None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if isinstance(backbone, dict):
+            backbone = MODELS.build({"type": "ResNet", **backbone})
+        if max(backbone.out_indices) != 3:
+            raise ValueError("the classifier needs the last stage: include 3 in out_indices")
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(backbone.out_channels[-1], num_classes)
+        nn.init.normal_(self.fc.weight, std=0.01)
+        nn.init.zeros_(self.fc.bias)
+
+    def extract_feat(self, inputs: Tensor) -> Tensor:
+        """Last-stage feature map ``(B, D, h, w)``."""
+        return self.backbone(inputs)[-1]
+
+    def logits(self, inputs: Tensor) -> Tensor:
+        """Class logits ``(B, C)`` after global average pooling."""
+        pooled = self.extract_feat(inputs).mean(dim=(2, 3))
+        return self.fc(self.dropout(pooled))
+
+    def score_map(self, inputs: Tensor) -> Tensor:
+        """Fully convolutional logits ``(B, C, h, w)``: the fc as a 1x1 conv, same weights."""
+        feat = self.extract_feat(inputs)
+        weight = self.fc.weight.view(*self.fc.weight.shape, 1, 1)
+        return F.conv2d(feat, weight, self.fc.bias)
+
+    def forward(self, inputs: Tensor | Sequence[Tensor], data_samples=None,
+                mode: str = "tensor"):
+        if not isinstance(inputs, Tensor):
+            inputs = torch.stack(list(inputs))
+        logits = self.logits(inputs)
+        if mode == "tensor":
+            return logits
+        if mode == "predict":
+            return logits.softmax(dim=1)
+        if mode == "loss":
+            if data_samples is None:
+                raise ValueError("mode='loss' needs the labels as data_samples")
+            labels = _labels_to_tensor(data_samples, logits.device)
+            return {"loss": F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)}
+        raise ValueError(f"mode must be 'tensor', 'predict' or 'loss', got {mode!r}")
 
 
-def shorter_side_size(height: int, width: int, size: int) -> tuple[int, int]:
-    """(h, w) with the shorter side equal to ``size`` and the aspect ratio kept."""
-    if height <= width:
-        return size, max(1, int(round(width * size / height)))
-    return max(1, int(round(height * size / width))), size
-
-
-def resize_shorter(images: Tensor, size: int) -> Tensor:
-    """Bilinear (antialiased) resize of ``(B, 3, H, W)`` or ``(3, H, W)`` so the shorter side is
-    ``size``."""
-    batched = images.dim() == 4
-    x = images if batched else images.unsqueeze(0)
-    h, w = shorter_side_size(x.shape[-2], x.shape[-1], size)
-    if (h, w) != tuple(x.shape[-2:]):
-        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-    return x if batched else x.squeeze(0)
-
-
-def crop_boxes(height: int, width: int, crop: int) -> list[tuple[int, int]]:
-    """Top-left (y, x) of the 4 corner crops and the centre crop, in that order
-    (top-left, top-right, bottom-left, bottom-right, centre)."""
-    if crop > height or crop > width:
-        raise ValueError(f"crop {crop} larger than image {height}x{width}")
-    cy, cx = int(round((height - crop) / 2)), int(round((width - crop) / 2))
-    return [(0, 0), (0, width - crop), (height - crop, 0), (height - crop, width - crop), (cy, cx)]
-
-
-def center_crop(images: Tensor, crop: int) -> Tensor:
-    """Centre ``crop`` x ``crop`` region of ``(B, 3, H, W)``."""
-    y, x = crop_boxes(images.shape[-2], images.shape[-1], crop)[4]
-    return images[..., y: y + crop, x: x + crop]
-
-
-def ten_crop(images: Tensor, crop: int) -> Tensor:
-    """``(B, 3, H, W)`` -> ``(B, 10, 3, crop, crop)``: 4 corners + centre, then their flips."""
-    crops = [images[..., y: y + crop, x: x + crop]
-             for y, x in crop_boxes(images.shape[-2], images.shape[-1], crop)]
-    crops += [c.flip(-1) for c in crops]
-    return torch.stack(crops, dim=1)
-
-
-def _resized_batch(images: Images, scale: int) -> Tensor:
-    """Shorter side to ``scale``; a tensor batch in one call, a list image by image."""
-    if isinstance(images, Tensor):
-        return resize_shorter(images, scale)
-    return [resize_shorter(im, scale) for im in images]
-
-
-def predict_center_crop(model: nn.Module, images: Images, scale: int = 256,
-                        crop: int = 224) -> Tensor:
-    """Shorter side to ``scale``, centre ``crop``, softmax: the paper's single-crop error."""
-    resized = _resized_batch(images, scale)
-    if isinstance(resized, Tensor):
-        batch = center_crop(resized, crop)
-    else:
-        batch = torch.stack([center_crop(im, crop) for im in resized])
-    with eval_mode(model):
-        return model.logits(batch).softmax(dim=1)
-
-
-def predict_ten_crop(model: nn.Module, images: Images, scale: int = 256,
-                     crop: int = 224) -> Tensor:
-    """Softmax averaged over the 10 crops (corners, centre, flips) at one scale."""
-    resized = _resized_batch(images, scale)
-    if isinstance(resized, Tensor):
-        crops = ten_crop(resized, crop)
-    else:
-        crops = torch.stack([ten_crop(im.unsqueeze(0), crop)[0] for im in resized])
-    b = crops.shape[0]
-    with eval_mode(model):
-        probs = model.logits(crops.flatten(0, 1)).softmax(dim=1)
-    return probs.view(b, 10, -1).mean(dim=1)
-
-
-def _dense_probs(model: nn.Module, batch: Tensor, flip: bool) -> Tensor:
-    """Spatially averaged softmax of the score map, averaged with the flipped image's."""
-    probs = model.score_map(batch).softmax(dim=1).mean(dim=(2, 3))
-    if flip:
-        flipped = model.score_map(batch.flip(-1)).softmax(dim=1).mean(dim=(2, 3))
-        probs = (probs + flipped) / 2
-    return probs
-
-
-def predict_dense(model: nn.Module, images: Images, scales: Sequence[int] = PAPER_SCALES,
-                  flip: bool = True) -> Tensor:
-    """Fully convolutional multi-scale testing; images of equal resized size share one batch."""
-    if isinstance(images, Tensor) and images.dim() != 4:
-        raise ValueError(f"expected (B, 3, H, W), got shape {tuple(images.shape)}")
-    n = len(images)
-    total = None
-    with eval_mode(model):
-        for scale in scales:
-            resized = _resized_batch(images, scale)
-            if isinstance(resized, Tensor):
-                probs = _dense_probs(model, resized, flip)
-            else:
-                probs = None
-                for idx, batch in _group_by_size(resized):
-                    part = _dense_probs(model, batch, flip)
-                    if probs is None:
-                        probs = part.new_zeros(n, part.shape[1])
-                    probs[idx] = part
-            total = probs if total is None else total + probs
-    return total / len(scales)
-
-
-def _group_by_size(images: Sequence[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
-    """(indices, stacked batch) for each distinct image size, in first-seen order."""
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, im in enumerate(images):
-        groups.setdefault(tuple(im.shape), []).append(i)
-    for idx in groups.values():
-        yield torch.tensor(idx), torch.stack([images[i] for i in idx])
-
-
-def average_probs(probs: Sequence[Tensor], weights: Sequence[float] | None = None) -> Tensor:
-    """(Weighted) mean of members' ``(B, C)`` probabilities."""
-    if not probs:
-        raise ValueError("no scores to average")
-    if weights is None:
-        return torch.stack(list(probs)).mean(dim=0)
-    if len(weights) != len(probs):
-        raise ValueError(f"{len(weights)} weights for {len(probs)} members")
-    w = torch.as_tensor(weights, dtype=probs[0].dtype)
-    return torch.einsum("m,mbc->bc", w / w.sum(), torch.stack(list(probs)))
-
-
-def predict_ensemble(models: Sequence[nn.Module], images: Images,
-                     predict: Callable[..., Tensor] = predict_dense,
-                     weights: Sequence[float] | None = None, **kwargs) -> Tensor:
-    """Ensemble: each member's softmax by ``predict(model, images, **kwargs)``, averaged."""
-    return average_probs([predict(m, images, **kwargs) for m in models], weights)
+def _labels_to_tensor(data_samples, device: torch.device) -> Tensor:
+    if isinstance(data_samples, Tensor):
+        return data_samples.to(device=device, dtype=torch.long).view(-1)
+    return torch.as_tensor([int(s) for s in data_samples], dtype=torch.long, device=device)

@@ -28,9 +28,10 @@ from torchvision.ops import batched_nms
 
 from ..registry import MODELS
 from .anchors import AnchorGenerator
-from .box_coder import (BoxCoder, clip_boxes, clip_inclusive, continuous_to_inclusive,
+from ..ops.box_coder import (BoxCoder, clip_boxes, clip_inclusive, continuous_to_inclusive,
                         inclusive_to_continuous)
-from .classifier import crop_boxes, eval_mode, resize_shorter
+from ..ops.geometry import crop_boxes, resize_shorter
+from .test_modes import eval_mode
 from .sampler import ignore_crossing, match_anchors, sample_balanced
 
 
@@ -63,6 +64,18 @@ def classifier_backbone_state(state_dict: Mapping[str, Tensor]) -> dict[str, Ten
 def load_classifier_backbone(backbone: nn.Module, state_dict: Mapping[str, Tensor]) -> None:
     """Copy a classifier's trunk into ``backbone`` (strict: the architectures must match)."""
     backbone.load_state_dict(classifier_backbone_state(state_dict), strict=True)
+
+
+def init_from_classifier_cfg(model, load) -> bool:
+    """Run ``load(state_dict)`` when ``model.init_cfg`` is ``dict(type='Classifier', checkpoint=PATH)``
+    and the model is not initialised yet; returns whether it was such a config."""
+    cfg = getattr(model, "init_cfg", None)
+    if not (isinstance(cfg, dict) and cfg.get("type") == "Classifier"):
+        return False
+    if not model.is_init:
+        load(read_state_dict(cfg["checkpoint"]))
+        model.is_init = True
+    return True
 
 
 def build_backbone(backbone: dict | nn.Module) -> nn.Module:
@@ -160,7 +173,9 @@ class PerClassRPN(BaseModel):
         smooth_l1_beta, reg_loss_weight: of the regression loss, normalised like the BCE by the
             number of sampled anchors in the batch.
         nms_iou, top_k, pre_nms_top_n, min_size: proposal selection at test time.
-        init_from_classifier: path of a ResNetClassifier checkpoint whose trunk is loaded.
+        init_cfg: ``dict(type='Classifier', checkpoint=PATH)`` loads the trunk of a ResNetClassifier
+            checkpoint in :meth:`init_weights` (the Runner calls it after construction; no file is
+            read in ``__init__``).
     """
 
     def __init__(self, backbone: dict | nn.Module, num_classes: int,
@@ -173,7 +188,7 @@ class PerClassRPN(BaseModel):
                  reg_loss_weight: float = 1.0,
                  box_coder_weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
                  nms_iou: float = 0.7, top_k: int = 200, pre_nms_top_n: int | None = None,
-                 min_size: float = 1.0, init_from_classifier: str | None = None,
+                 min_size: float = 1.0,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = build_backbone(backbone)
@@ -200,8 +215,11 @@ class PerClassRPN(BaseModel):
         self.smooth_l1_beta, self.reg_loss_weight = float(smooth_l1_beta), float(reg_loss_weight)
         self.nms_iou, self.top_k = float(nms_iou), int(top_k)
         self.pre_nms_top_n, self.min_size = pre_nms_top_n, float(min_size)
-        if init_from_classifier:
-            self.init_from_classifier(read_state_dict(init_from_classifier))
+
+    def init_weights(self) -> None:
+        """``init_cfg=dict(type='Classifier', checkpoint=...)``: the trunk of a trained classifier."""
+        if not init_from_classifier_cfg(self, lambda state: self.init_from_classifier(state)):
+            super().init_weights()
 
     @property
     def stride(self) -> int:

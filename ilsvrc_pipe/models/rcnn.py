@@ -21,39 +21,14 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor, nn
-from torchvision.ops import roi_align
 
 from ..registry import MODELS
-from .box_coder import (BoxCoder, clip_boxes, clip_inclusive, continuous_to_inclusive,
+from ..ops.box_coder import (BoxCoder, clip_boxes, clip_inclusive, continuous_to_inclusive,
                         inclusive_to_continuous)
-from .classifier import eval_mode
+from ..ops.geometry import warp_regions
+from .test_modes import eval_mode
 from .per_class_rpn import (ScoredBoxes, build_backbone, classifier_backbone_state,
-                            read_state_dict, stack_inputs)
-
-
-def context_boxes(boxes: Tensor, size: int, context_pad: float) -> Tensor:
-    """Grow continuous boxes so that, warped to ``size``, the box fills the central
-    ``size - 2 * context_pad`` pixels and ``context_pad`` pixels of context surround it (R-CNN)."""
-    if context_pad <= 0:
-        return boxes
-    inner = size - 2 * context_pad
-    if inner <= 0:
-        raise ValueError(f"context_pad {context_pad} leaves nothing of a {size}-pixel crop")
-    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    px, py = w * context_pad / inner, h * context_pad / inner
-    return torch.stack([boxes[:, 0] - px, boxes[:, 1] - py, boxes[:, 2] + px, boxes[:, 3] + py], 1)
-
-
-def warp_regions(image: Tensor, boxes: Tensor, size: int, context_pad: float = 0.0,
-                 sampling_ratio: int = 1) -> Tensor:
-    """``(R, 3, size, size)`` crops of inclusive ``(R, 4)`` boxes of a ``(3, H, W)`` image.
-
-    Context outside the image reads as zeros, the mean colour of a normalised image.
-    """
-    regions = context_boxes(inclusive_to_continuous(boxes.to(image.dtype)), size, context_pad)
-    rois = torch.cat([regions.new_zeros(regions.shape[0], 1), regions], dim=1)
-    return roi_align(image.unsqueeze(0), rois, (size, size), spatial_scale=1.0,
-                     sampling_ratio=sampling_ratio, aligned=True)
+                            init_from_classifier_cfg, stack_inputs)
 
 
 def region_targets(data_samples, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -89,15 +64,15 @@ class RoIRCNN(BaseModel):
         crop_size, context_pad, sampling_ratio: the warp of :func:`warp_regions` used at test time
             (the training dataset must use the same values).
         box_coder_weights: of the regression targets (Fast R-CNN's (10, 10, 5, 5)).
-        init_from_classifier: path of a ResNetClassifier checkpoint: its trunk, and its fc as the
-            first C rows of the softmax layer.
+        init_cfg: ``dict(type='Classifier', checkpoint=PATH)`` loads a ResNetClassifier checkpoint in
+            :meth:`init_weights`: its trunk, and its fc as the first C rows of the softmax layer.
     """
 
     def __init__(self, backbone: dict | nn.Module, num_classes: int, crop_size: int = 224,
                  context_pad: float = 0.0, sampling_ratio: int = 1, dropout: float = 0.0,
                  box_coder_weights: Sequence[float] = (10.0, 10.0, 5.0, 5.0),
                  smooth_l1_beta: float = 1.0, reg_loss_weight: float = 1.0,
-                 init_from_classifier: str | None = None, data_preprocessor: dict | None = None,
+                 data_preprocessor: dict | None = None,
                  init_cfg: dict | None = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = build_backbone(backbone)
@@ -114,8 +89,11 @@ class RoIRCNN(BaseModel):
         nn.init.zeros_(self.fc_reg.bias)
         self.box_coder = BoxCoder(box_coder_weights)
         self.smooth_l1_beta, self.reg_loss_weight = float(smooth_l1_beta), float(reg_loss_weight)
-        if init_from_classifier:
-            self.init_from_classifier(read_state_dict(init_from_classifier))
+
+    def init_weights(self) -> None:
+        """``init_cfg=dict(type='Classifier', checkpoint=...)``: trunk and fc of a trained classifier."""
+        if not init_from_classifier_cfg(self, lambda state: self.init_from_classifier(state)):
+            super().init_weights()
 
     @property
     def background(self) -> int:

@@ -15,9 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Sequence
 
-import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from ilsvrc_pipe.registry import MODELS
@@ -319,73 +317,3 @@ class ResNet(nn.Module):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
-
-
-@MODELS.register_module()
-class ResNetClassifier(BaseModel):
-    """Backbone + global average pooling + fc, as an mmengine model for the Runner.
-
-    ``forward(inputs, data_samples, mode)``: "tensor" gives logits, "predict" softmax
-    probabilities, "loss" ``{"loss": cross entropy}``. ``data_samples`` are class indices (a
-    tensor or a list of ints/0-d tensors). Inputs are normalised ``(B, 3, H, W)`` floats or a list
-    of equal-size ``(3, H, W)`` tensors; any size works (pooling is global).
-
-    Args:
-        backbone: a :class:`ResNet` or its config dict (``type`` defaults to "ResNet").
-        num_classes: size of the fc layer.
-        dropout: dropout before fc (0 = none, as in the paper).
-        label_smoothing: of the training cross entropy (0 = none, as in the paper).
-    """
-
-    def __init__(self, backbone: dict | nn.Module, num_classes: int = 1000, dropout: float = 0.0,
-                 label_smoothing: float = 0.0, data_preprocessor: dict | None = None,
-                 init_cfg: dict | None = None):
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if isinstance(backbone, dict):
-            backbone = MODELS.build({"type": "ResNet", **backbone})
-        if max(backbone.out_indices) != 3:
-            raise ValueError("the classifier needs the last stage: include 3 in out_indices")
-        self.backbone = backbone
-        self.num_classes = num_classes
-        self.label_smoothing = label_smoothing
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(backbone.out_channels[-1], num_classes)
-        nn.init.normal_(self.fc.weight, std=0.01)
-        nn.init.zeros_(self.fc.bias)
-
-    def extract_feat(self, inputs: Tensor) -> Tensor:
-        """Last-stage feature map ``(B, D, h, w)``."""
-        return self.backbone(inputs)[-1]
-
-    def logits(self, inputs: Tensor) -> Tensor:
-        """Class logits ``(B, C)`` after global average pooling."""
-        pooled = self.extract_feat(inputs).mean(dim=(2, 3))
-        return self.fc(self.dropout(pooled))
-
-    def score_map(self, inputs: Tensor) -> Tensor:
-        """Fully convolutional logits ``(B, C, h, w)``: the fc as a 1x1 conv, same weights."""
-        feat = self.extract_feat(inputs)
-        weight = self.fc.weight.view(*self.fc.weight.shape, 1, 1)
-        return F.conv2d(feat, weight, self.fc.bias)
-
-    def forward(self, inputs: Tensor | Sequence[Tensor], data_samples=None,
-                mode: str = "tensor"):
-        if not isinstance(inputs, Tensor):
-            inputs = torch.stack(list(inputs))
-        logits = self.logits(inputs)
-        if mode == "tensor":
-            return logits
-        if mode == "predict":
-            return logits.softmax(dim=1)
-        if mode == "loss":
-            if data_samples is None:
-                raise ValueError("mode='loss' needs the labels as data_samples")
-            labels = _labels_to_tensor(data_samples, logits.device)
-            return {"loss": F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)}
-        raise ValueError(f"mode must be 'tensor', 'predict' or 'loss', got {mode!r}")
-
-
-def _labels_to_tensor(data_samples, device: torch.device) -> Tensor:
-    if isinstance(data_samples, Tensor):
-        return data_samples.to(device=device, dtype=torch.long).view(-1)
-    return torch.as_tensor([int(s) for s in data_samples], dtype=torch.long, device=device)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..ops.boxes import box_iou_torch
-from .box_coder import continuous_to_inclusive
+from ..ops.box_coder import continuous_to_inclusive
 
 POSITIVE, NEGATIVE, IGNORE = 1, 0, -1
 

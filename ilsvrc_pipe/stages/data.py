@@ -1,107 +1,125 @@
-"""Stage ``data``: index the data root once into record tables that every later stage reads.
+"""Stage ``data``: index the data root once into the tables and ground truth every later stage reads.
 
-Writes ``work_dir/data/loc_<split>_{images,boxes}.parquet`` (and ``det_<split>_*`` when the tree has
-DET), and ``classes.json`` (the CLS-LOC and DET class lists, WNIDs in devkit order).
+Writes (names in ``artifacts.py``): the CLS-LOC record tables of train/val/test, the DET ones of
+every split present, the class lists, and the val ground truth of LOC (and of DET val, val1, val2)
+as arrays, so that no later stage parses an XML again.
+
+Every val/test image is decoded once. A corrupt one fails the stage, or, with
+``data.skip_corrupt_images``, stays in the records flagged ``corrupt`` (the devkit needs one line per
+image): it gets whole-image guesses (LOC) and no detections (DET), with a warning naming the file.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
+import numpy as np
 from tqdm import tqdm
 
-from ..data.images import load_rgb_or_none
+from ..data.det_dataset import load_det_records
+from ..data.errors import ImageDecodeError
+from ..data.images import load_rgb
 from ..data.loc_dataset import SPLITS, LocRecords, fill_image_sizes, load_loc_records
-from ..data.synsets import SynsetTable, find_clsloc_synsets, find_det_synsets, ilsvrc_dir
-from ..io_utils import read_table, write_json_atomic, write_table_atomic
-from ..pipeline import StageContext, register_stage
+from ..data.synsets import find_clsloc_synsets, find_det_synsets, ilsvrc_dir
+from ..evaluation.ground_truth import load_det_ground_truth, load_loc_ground_truth
+from .base import Stage, StageContext, register_stage
 
 
-def loc_table_path(data_dir: Path, split: str, kind: str) -> Path:
-    return Path(data_dir) / f"loc_{split}_{kind}.parquet"
-
-
-def read_loc_records(data_dir: str | os.PathLike, split: str) -> LocRecords:
-    """The CLS-LOC records of a split, as the ``data`` stage wrote them."""
-    return LocRecords(read_table(loc_table_path(data_dir, split, "images")),
-                      read_table(loc_table_path(data_dir, split, "boxes")))
-
-
-def read_class_lists(data_dir: str | os.PathLike) -> dict[str, SynsetTable]:
-    """The class tables the ``data`` stage found (``clsloc`` and, when present, ``det``)."""
-    import json
-
-    spec = json.loads((Path(data_dir) / "classes.json").read_text())
-    return {k: SynsetTable(tuple(v["wnids"]), tuple(v["names"]), v["source"]) for k, v in spec.items()}
-
-
-def _verify_decodable(ctx: StageContext, records: LocRecords, split: str) -> LocRecords:
-    """Decode every image once; corrupt ones fail the stage, or are dropped when the config says so."""
+def flag_corrupt_images(ctx: StageContext, images, split: str, task: str):
+    """Decode every image once (filling unknown sizes); add a ``corrupt`` column, which is only ever
+    set when the config allows skipping corrupt images (otherwise the first one fails the stage)."""
     skip = bool(ctx.cfg.data.get("skip_corrupt_images", False))
-    bad = []
-    for row in tqdm(records.images.itertuples(), total=len(records.images), desc=f"decode {split}", unit="img"):
-        if load_rgb_or_none(row.path, skip) is None:
-            bad.append(row.image_id)
-    if bad:
-        ctx.logger.warning("%d corrupt %s images skipped (first: %s)", len(bad), split, bad[0])
-        keep = ~records.images.image_id.isin(bad)
-        records = LocRecords(records.images[keep].reset_index(drop=True),
-                             records.boxes[~records.boxes.image_id.isin(bad)].reset_index(drop=True))
-    return records
+    images = images.copy()
+    corrupt = np.zeros(len(images), dtype=bool)
+    if not ctx.cfg.data.get("verify_images", True):
+        images = fill_image_sizes(images)
+    else:
+        width, height = images.width.to_numpy().copy(), images.height.to_numpy().copy()
+        for i, path in enumerate(tqdm(images.path, total=len(images), desc=f"decode {task} {split}", unit="img")):
+            try:
+                if width[i] < 0 or height[i] < 0:
+                    width[i], height[i] = load_rgb(path).size
+                else:
+                    load_rgb(path)
+            except ImageDecodeError as exc:
+                if not skip:
+                    raise
+                corrupt[i] = True
+                ctx.logger.warning("corrupt %s %s image kept with %s: %s", task, split,
+                                   "whole-image guesses" if task == "loc" else "no detections", exc)
+        images["width"], images["height"] = width, height
+    images["corrupt"] = corrupt
+    return images
 
 
-def _classes_spec(table: SynsetTable) -> dict:
-    return {"wnids": list(table.wnids), "names": list(table.names), "source": table.source}
+@register_stage
+class DataStage(Stage):
+    """Index CLS-LOC (and DET) records and val ground truth of the data root."""
 
+    name = "data"
+    reads = ("data",)
 
-@register_stage("data")
-def run_data_stage(ctx: StageContext) -> dict:
-    """Index CLS-LOC (and DET) records of the data root into tables."""
-    root = ctx.data_root
-    out = ctx.out_dir
-    synsets = find_clsloc_synsets(root)
-    classes = {"clsloc": _classes_spec(synsets)}
-    figures: dict = {"data_root": str(root), "clsloc_classes": len(synsets)}
-    ctx.logger.info("CLS-LOC classes: %d from %s", len(synsets), synsets.source)
-    for split in SPLITS:
-        try:
-            records = load_loc_records(root, split, synsets)
-        except FileNotFoundError as exc:
-            ctx.logger.warning("CLS-LOC %s skipped: %s", split, exc)
-            continue
-        if split != "train":
-            records = LocRecords(fill_image_sizes(records.images), records.boxes)
-            if ctx.cfg.data.get("verify_images", True):
-                records = _verify_decodable(ctx, records, split)
-        write_table_atomic(records.images, loc_table_path(out, split, "images"))
-        write_table_atomic(records.boxes, loc_table_path(out, split, "boxes"))
-        figures[f"loc_{split}_images"] = int(len(records.images))
-        figures[f"loc_{split}_boxes"] = int(len(records.boxes))
-        if split == "val":
-            figures["loc_val_blacklisted"] = int(records.images.blacklisted.sum())
-        ctx.logger.info("CLS-LOC %-5s: %d images, %d boxes", split, len(records.images), len(records.boxes))
-    if ctx.cfg.data.get("det", True) and (ilsvrc_dir(root) / "ImageSets" / "DET").is_dir():
-        figures.update(_index_det(ctx, classes))
-    write_json_atomic(out / "classes.json", classes)
-    return figures
+    def run(self, ctx: StageContext) -> dict:
+        root, art = ctx.data_root, ctx.artifacts
+        synsets = find_clsloc_synsets(root)
+        tables = {"clsloc": synsets}
+        figures: dict = {"data_root": str(root), "clsloc_classes": len(synsets)}
+        ctx.logger.info("CLS-LOC classes: %d from %s", len(synsets), synsets.source)
+        for split in SPLITS:
+            try:
+                records = load_loc_records(root, split, synsets)
+            except FileNotFoundError as exc:
+                ctx.logger.warning("CLS-LOC %s skipped: %s", split, exc)
+                continue
+            images = records.images
+            if split != "train":
+                images = flag_corrupt_images(ctx, images, split, "loc")
+                figures[f"loc_{split}_corrupt"] = int(images.corrupt.sum())
+            else:
+                images = images.assign(corrupt=False)
+            art.write_records("loc", split, images, records.boxes)
+            figures[f"loc_{split}_images"] = int(len(images))
+            figures[f"loc_{split}_boxes"] = int(len(records.boxes))
+            if split == "val":
+                figures["loc_val_blacklisted"] = int(images.blacklisted.sum())
+                self._write_loc_ground_truth(ctx, LocRecords(images, records.boxes), synsets)
+            ctx.logger.info("CLS-LOC %-5s: %d images, %d boxes", split, len(images), len(records.boxes))
+        if ctx.cfg.data.get("det", True) and (ilsvrc_dir(root) / "ImageSets" / "DET").is_dir():
+            figures.update(self._index_det(ctx, tables))
+        art.write_classes(tables)
+        return figures
 
+    @staticmethod
+    def _write_loc_ground_truth(ctx: StageContext, val: LocRecords, synsets) -> None:
+        xml_dir = ilsvrc_dir(ctx.data_root) / "Annotations" / "CLS-LOC" / "val"
+        if not xml_dir.is_dir():
+            ctx.logger.warning("no %s: LOC val ground truth not written (LOC scoring needs the val XMLs)", xml_dir)
+            return
+        gt = load_loc_ground_truth(data_root=ctx.data_root, split="val")
+        if list(val.images.image_id) != list(gt.stems):
+            raise ValueError(f"{xml_dir}: the val XMLs are not the val images of the image list "
+                             f"({len(gt.stems)} XMLs, {len(val.images)} images)")
+        ctx.artifacts.write_ground_truth("loc", "val", gt)
 
-def _index_det(ctx: StageContext, classes: dict) -> dict:
-    """DET records of every split present, written as ``det_<split>_{images,boxes}.parquet``."""
-    from ..data.det_dataset import load_det_records
-
-    det_synsets = find_det_synsets(ctx.data_root)
-    classes["det"] = _classes_spec(det_synsets)
-    figures = {"det_classes": len(det_synsets)}
-    for split in ("train", "val", "test"):
-        try:
-            images, boxes = load_det_records(ctx.data_root, split, det_synsets)
-        except FileNotFoundError as exc:
-            ctx.logger.warning("DET %s skipped: %s", split, exc)
-            continue
-        write_table_atomic(images, ctx.out_dir / f"det_{split}_images.parquet")
-        write_table_atomic(boxes, ctx.out_dir / f"det_{split}_boxes.parquet")
-        figures[f"det_{split}_images"] = int(len(images))
-        figures[f"det_{split}_boxes"] = int(len(boxes))
-        ctx.logger.info("DET %-5s: %d images, %d boxes", split, len(images), len(boxes))
-    return figures
+    @staticmethod
+    def _index_det(ctx: StageContext, tables: dict) -> dict:
+        """DET records of every split present, and the ground truth of val, val1 and val2."""
+        det_synsets = find_det_synsets(ctx.data_root)
+        tables["det"] = det_synsets
+        figures = {"det_classes": len(det_synsets)}
+        for split in ("train", "val", "test"):
+            try:
+                images, boxes = load_det_records(ctx.data_root, split, det_synsets)
+            except FileNotFoundError as exc:
+                ctx.logger.warning("DET %s skipped: %s", split, exc)
+                continue
+            images = flag_corrupt_images(ctx, images, split, "det") if split != "train" else images.assign(corrupt=False)
+            ctx.artifacts.write_records("det", split, images, boxes)
+            figures[f"det_{split}_images"] = int(len(images))
+            figures[f"det_{split}_boxes"] = int(len(boxes))
+            ctx.logger.info("DET %-5s: %d images, %d boxes", split, len(images), len(boxes))
+        for split in ("val", "val1", "val2"):
+            try:
+                gt = load_det_ground_truth(data_root=ctx.data_root, split=split)
+            except FileNotFoundError as exc:
+                ctx.logger.warning("DET %s ground truth skipped: %s", split, exc)
+                continue
+            ctx.artifacts.write_ground_truth("det", split, gt)
+        return figures

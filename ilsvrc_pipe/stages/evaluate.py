@@ -1,7 +1,9 @@
-"""Stage ``eval``: score what the pipeline produced, through the official scorers, into one report.
+"""Stage ``eval``: score the files the pipeline wrote, through the official scorers, into one report.
 
-Writes ``work_dir/eval/metrics.json`` (``cls``, ``loc`` and the ``baselines`` the ``loc`` stage
-scored), ``loc_table.csv``, ``errors.png`` and a readable ``report.md``.
+Every LOC number in ``eval/metrics.json`` is the score of a file on disk, computed here again from
+that file and the ``data`` stage's ground truth: each Table 13 row's devkit files, the baselines'
+files and the submission files (devkit flat file and Kaggle CSV). Classification errors are those
+of the ``cls`` stage's score tables. Also writes ``loc_table.csv``, ``errors.png`` and ``report.md``.
 """
 from __future__ import annotations
 
@@ -10,14 +12,25 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..evaluation.loc import evaluate_loc_file
 from ..io_utils import write_json_atomic, write_table_atomic, write_text_atomic
-from ..pipeline import StageContext, register_stage, registered_stages
-from .data import read_class_lists
+from .base import Stage, StageContext, register_stage
+
+ROW_COLUMNS = ("gt_class_error", "top1_error", "top5_error")
 
 
-def _stage_metrics(ctx: StageContext, stage: str) -> dict | None:
-    path = ctx.stage_dir(stage) / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+def score_row_files(files: dict, gt, synsets) -> dict:
+    """A Table 13 row from its files: ``top5`` (predicted classes) and ``gt_class``."""
+    top5 = evaluate_loc_file(files["top5"], gt, synsets)
+    gt_class = evaluate_loc_file(files["gt_class"], gt, synsets)
+    return {"gt_class_error": float(gt_class["loc_error"][0]), "top1_error": float(top5["loc_error"][0]),
+            "top5_error": float(top5["loc_error"][4]), "files": dict(files)}
+
+
+def score_submission(path: str, gt, synsets) -> dict:
+    res = evaluate_loc_file(path, gt, synsets)
+    return {"file": path, "top5_error": float(res["loc_error"][4]), "top1_error": float(res["loc_error"][0]),
+            "cls_top5_error": float(res["cls_error"][4]), "cls_top1_error": float(res["cls_error"][0])}
 
 
 def _plot_errors(table: pd.DataFrame, path: Path) -> None:
@@ -26,7 +39,7 @@ def _plot_errors(table: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = [c for c in ("gt_class_error", "top1_error", "top5_error") if c in table]
+    cols = [c for c in ROW_COLUMNS if c in table]
     ax = table[cols].plot.barh(figsize=(7, 0.5 + 0.45 * len(table) * len(cols) / 2))
     ax.set_xlabel("error (official scorer)")
     ax.set_xlim(0, 1)
@@ -41,32 +54,48 @@ def _plot_errors(table: pd.DataFrame, path: Path) -> None:
 
 
 def _report(metrics: dict, table: pd.DataFrame) -> str:
-    lines = ["# ilsvrc_pipe evaluation", "", "LOC rows (val split; errors from the official devkit rules):", "",
-             "```", table.to_string(float_format=lambda x: f"{x:.4f}"), "```", ""]
+    lines = ["# ilsvrc_pipe evaluation", "", "LOC rows (val split; each re-scored from its file by the official rules):",
+             "", "```", table.to_string(float_format=lambda x: f"{x:.4f}"), "```", ""]
+    if metrics.get("submissions"):
+        lines += ["Submission files:", ""] + [f"- `{k}`: {v['file']} (top-5 LOC error {v['top5_error']:.4f})"
+                                             for k, v in metrics["submissions"].items()] + [""]
     if "cls" in metrics:
         lines += ["Classification:", "", "```", json.dumps(metrics["cls"], indent=2), "```", ""]
     return "\n".join(lines)
 
 
-@register_stage("eval", requires=("data", "cls", "rpn", "rcnn", "loc"))
-def run_eval_stage(ctx: StageContext) -> dict:
-    """Every finished stage's metrics (the baselines come with ``loc``'s) into metrics.json and a report."""
-    out = ctx.out_dir
-    metrics: dict = {"n_classes": len(read_class_lists(ctx.stage_dir("data"))["clsloc"])}
-    rows: dict = {}
-    for stage in registered_stages():
-        m = _stage_metrics(ctx, stage) if stage not in ("data", "eval") else None
-        if m is not None:
-            metrics[stage] = m
-            if isinstance(m.get("rows"), dict):
-                rows.update({k: {c: v[c] for c in ("gt_class_error", "top1_error", "top5_error")}
-                             for k, v in m["rows"].items()})
-    metrics["baselines"] = metrics["loc"]["baselines"]
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "row"
-    write_json_atomic(out / "metrics.json", metrics)
-    write_table_atomic(table.reset_index(), out / "loc_table.csv")
-    _plot_errors(table, out / "errors.png")
-    write_text_atomic(out / "report.md", _report(metrics, table))
-    ctx.logger.info("LOC table (val, official scorer):\n%s", table.to_string(float_format=lambda x: f"{x:.4f}"))
-    return {"rows": rows}
+@register_stage
+class EvaluateStage(Stage):
+    """Re-score every file the LOC stage reports (rows, baselines, submissions) into metrics and a report."""
+
+    name = "eval"
+    requires = ("data", "cls", "loc")
+    reads = ("eval",)
+
+    def run(self, ctx: StageContext) -> dict:
+        art, out = ctx.artifacts, ctx.out_dir
+        synsets = art.read_classes()["clsloc"]
+        gt = art.read_loc_ground_truth("val")
+        loc = art.read_metrics("loc")
+        rows = {name: score_row_files(row["files"], gt, synsets) for name, row in loc["rows"].items()}
+        differ = [k for k in rows if any(abs(rows[k][c] - loc["rows"][k][c]) > 1e-12 for c in ROW_COLUMNS)]
+        if differ:
+            raise ValueError(f"the files of rows {differ} score otherwise than the loc stage reported: "
+                             f"{art.metrics('loc')} is stale; rerun with --stage loc --force")
+        submissions = {k: score_submission(v, gt, synsets) for k, v in loc["submissions"].items()
+                       if k in ("val", "val_kaggle")}
+        best = loc["best_row"]
+        metrics: dict = {"n_classes": len(synsets), "cls": art.read_metrics("cls"),
+                         "loc": {**loc, "rows": rows, "top5_error": rows[best]["top5_error"],
+                                 "gt_class_error": rows[best]["gt_class_error"]},
+                         "baselines": {k[len("baseline_"):]: v for k, v in rows.items() if k.startswith("baseline_")},
+                         "submissions": submissions}
+        table = pd.DataFrame.from_dict({k: {c: v[c] for c in ROW_COLUMNS} for k, v in rows.items()}, orient="index")
+        table.index.name = "row"
+        write_json_atomic(out / "metrics.json", metrics)
+        write_table_atomic(table.reset_index(), out / "loc_table.csv")
+        _plot_errors(table, out / "errors.png")
+        write_text_atomic(out / "report.md", _report(metrics, table))
+        ctx.logger.info("LOC table (val, each row re-scored from its files):\n%s",
+                        table.to_string(float_format=lambda x: f"{x:.4f}"))
+        return {"rows": {k: {c: v[c] for c in ROW_COLUMNS} for k, v in rows.items()}}

@@ -9,43 +9,41 @@ Rows (scored on val by the official scorer; exact keys):
 * ``baseline_full_image``, ``baseline_center``: the foundation's floors.
 
 Each row has ``gt_class_error`` (top-1 LOC error of the file whose only guess is the ground-truth
-class: the paper's "LOC error on GT class"), ``top5_error`` and ``top1_error`` (predicted classes).
+class: the paper's "LOC error on GT class"), ``top5_error`` and ``top1_error`` (predicted classes),
+each the score of a devkit file on disk (``files``), which ``eval`` scores again.
 The best row's localizer (lowest top-5 error on val) writes the submissions (devkit flat file +
-Kaggle CSV) for val and test.
+Kaggle CSV) for val and test into the submission folder, whose ``loc_*`` files this stage owns.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..evaluation.baselines import evaluate_baselines
-from ..evaluation.ground_truth import load_loc_ground_truth
+from ..evaluation.baselines import score_baselines
 from ..evaluation.loc import evaluate_loc
-from ..io_utils import read_table, write_json_atomic, write_table_atomic
+from ..io_utils import atomic_path, read_table, write_table_atomic
+from ..ops.boxes import box_iou
 from ..submission.kaggle_csv import write_kaggle_loc_csv
 from ..submission.loc_file import read_loc_file, write_gt_class_loc_file, write_loc_file
-from ..ops.boxes import box_iou
-from ..pipeline import StageContext, register_stage
-from .data import read_class_lists, read_loc_records
-from .loc_common import best_box_lookup, classifier_names, member_top5
+from ..tables import best_box_lookup, classifier_names, member_top5
+from .base import Stage, StageContext, register_stage
 
 ROW_KEYS = ("rpn_center", "rpn_dense", "rpn_rcnn_dense", "rpn_rcnn_dense_ensemble")
 
 
 def row_sources(ctx: StageContext, split: str) -> dict[str, tuple[Path, str]]:
     """Per row: (box table of the split, which classifier's top-5 supplies the classes)."""
+    art = ctx.artifacts
     rpn0 = ctx.cfg.rpn.models[0]["name"]
     rcnn0 = ctx.cfg.rcnn.models[0]["name"]
-    single = classifier_names(ctx.stage_dir("cls"))[0]
-    rpn, rcnn = ctx.stage_dir("rpn") / "proposals", ctx.stage_dir("rcnn") / "boxes"
+    single = classifier_names(art)[0]
     return {
-        "rpn_center": (rpn / f"{rpn0}_center_{split}.parquet", single),
-        "rpn_dense": (rpn / f"{rpn0}_dense_{split}.parquet", single),
-        "rpn_rcnn_dense": (rcnn / f"{rcnn0}_{split}.parquet", single),
-        "rpn_rcnn_dense_ensemble": (rcnn / f"ensemble_{split}.parquet", "ensemble"),
+        "rpn_center": (art.proposals(rpn0, "center", split), single),
+        "rpn_dense": (art.proposals(rpn0, "dense", split), single),
+        "rpn_rcnn_dense": (art.rcnn_boxes(rcnn0, split), single),
+        "rpn_rcnn_dense_ensemble": (art.rcnn_boxes("ensemble", split), "ensemble"),
     }
 
 
@@ -64,7 +62,7 @@ def guesses(images: pd.DataFrame, top5: pd.DataFrame, boxes: dict, synsets) -> t
         box = boxes.get((r.image_id, r.wnid))
         if box is None:
             missing += 1
-            box = np.array([0, 0, size[i, 0] - 1, size[i, 1] - 1], dtype=np.float64)
+            box = np.array([0, 0, max(size[i, 0] - 1, 0), max(size[i, 1] - 1, 0)], dtype=np.float64)
         out[i, k] = box
     return labels, out, missing
 
@@ -79,18 +77,19 @@ def gt_class_boxes(images: pd.DataFrame, boxes: dict, synsets) -> dict[tuple[int
 
 
 def score_row(ctx, name: str, table: Path, who: str, val, synsets, gt) -> dict:
+    art = ctx.artifacts
     boxes = best_box_lookup(read_table(table))
-    labels, guess_boxes, missing = guesses(val.images, member_top5(ctx.stage_dir("cls"), who, "val"), boxes, synsets)
-    gt_file = ctx.out_dir / "files" / f"{name}_gt_class_val.txt"
-    write_gt_class_loc_file(gt_file, gt.class_ids,
-                            gt_class_boxes(val.images, boxes, synsets))
-    write_loc_file(ctx.out_dir / "files" / f"{name}_val.txt", labels, guess_boxes)
-    res = evaluate_loc(*read_back(ctx.out_dir / "files" / f"{name}_val.txt"), gt)
+    labels, guess_boxes, missing = guesses(val.images, member_top5(art, who, "val"), boxes, synsets)
+    top5_file, gt_file = art.loc_row_file(name), art.loc_row_file(name, gt_class=True)
+    write_gt_class_loc_file(gt_file, gt.class_ids, gt_class_boxes(val.images, boxes, synsets))
+    write_loc_file(top5_file, labels, guess_boxes)
+    res = evaluate_loc(*read_back(top5_file), gt)
     gt_res = evaluate_loc(*read_back(gt_file), gt)
     if missing:
         ctx.logger.warning("loc %s: %d (image, class) pairs had no box; the whole image was used", name, missing)
     return {"gt_class_error": float(gt_res["loc_error"][0]), "top5_error": float(res["loc_error"][4]),
-            "top1_error": float(res["loc_error"][0]), "classifier": who, "boxes": str(table)}
+            "top1_error": float(res["loc_error"][0]), "classifier": who, "boxes": str(table),
+            "files": {"top5": str(top5_file), "gt_class": str(gt_file)}}
 
 
 def read_back(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -145,58 +144,72 @@ def plot_iou_histogram(ious: np.ndarray, path: Path, title: str) -> None:
     tmp.replace(path)
 
 
-def write_submissions(ctx: StageContext, split: str, synsets, best_row: str) -> list[str]:
+def write_submissions(ctx: StageContext, split: str, synsets, best_row: str) -> dict[str, str]:
     """The guesses of the best row's localizer (chosen on val) for a split, as a devkit flat file and
     a Kaggle CSV (and, on val, its ground-truth-class file), copied to the submission folder."""
+    art = ctx.artifacts
     table, who = row_sources(ctx, split)[best_row]
     if not table.is_file():
-        return []
-    images = read_loc_records(ctx.stage_dir("data"), split).images
-    labels, boxes, _ = guesses(images, member_top5(ctx.stage_dir("cls"), who, split), best_box_lookup(read_table(table)), synsets)
-    files = ctx.out_dir / "files"
-    devkit, kaggle = files / f"loc_{split}.txt", files / f"loc_{split}.csv"
+        return {}
+    images = art.read_images("loc", split)
+    labels, boxes, _ = guesses(images, member_top5(art, who, split), best_box_lookup(read_table(table)), synsets)
+    devkit, kaggle = art.submission(f"loc_{split}.txt"), art.submission(f"loc_{split}.csv")
     write_loc_file(devkit, labels, boxes)
     write_kaggle_loc_csv(kaggle, list(images.image_id), labels, boxes, synsets)
-    outputs = [(devkit, devkit.name), (kaggle, kaggle.name)]
+    files = {f"{split}": str(devkit), f"{split}_kaggle": str(kaggle)}
     if split == "val":
-        outputs.append((files / f"{best_row}_gt_class_val.txt", "loc_val_gt_class.txt"))
-    out_dir = Path(ctx.section.get("submission_dir", "submissions"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for src, name in outputs:
-        shutil.copyfile(src, out_dir / name)
-    return [str(out_dir / name) for _, name in outputs]
+        gt_class = art.submission("loc_val_gt_class.txt")
+        with atomic_path(gt_class) as tmp:
+            tmp.write_bytes(art.loc_row_file(best_row, gt_class=True).read_bytes())
+        files["val_gt_class"] = str(gt_class)
+    return files
 
 
-@register_stage("loc", requires=("data", "cls", "rpn", "rcnn"))
-def run_loc_stage(ctx: StageContext) -> dict:
+@register_stage
+class LocalizeStage(Stage):
     """Score every localizer configuration (Table 13), write submissions and the error breakdown."""
-    synsets = read_class_lists(ctx.stage_dir("data"))["clsloc"]
-    val = read_loc_records(ctx.stage_dir("data"), "val")
-    gt = load_loc_ground_truth(data_root=ctx.data_root, split="val")
-    if list(val.images.image_id) != list(gt.stems):
-        raise ValueError("val records are not in the ground truth's sorted file-name order")
-    rows = {name: score_row(ctx, name, table, who, val, synsets, gt)
-            for name, (table, who) in row_sources(ctx, "val").items()}
-    floors = dict(ctx.cfg.get("eval", {}) or {})
-    baselines = evaluate_baselines(ctx.data_root, floors.get("baselines", ["full-image", "center"]),
-                                   seed=int(floors.get("seed", 0)), out_dir=ctx.out_dir / "files",
-                                   train=read_loc_records(ctx.stage_dir("data"), "train"), val=val)
-    baselines = {k.replace("-", "_"): v for k, v in baselines.items()}
-    for kind, b in baselines.items():
-        rows[f"baseline_{kind}"] = {k: b[k] for k in ("gt_class_error", "top5_error", "top1_error")}
-    best = min(ROW_KEYS, key=lambda k: (rows[k]["top5_error"], rows[k]["gt_class_error"]))
-    counts, ious = error_breakdown(*read_back(ctx.out_dir / "files" / f"{best}_val.txt"), val, synsets)
-    plot_iou_histogram(ious, ctx.out_dir / "iou_histogram.png", f"{best}: right-class guesses (val)")
-    submissions = write_submissions(ctx, "val", synsets, best) + write_submissions(ctx, "test", synsets, best)
-    metrics = {"top5_error": rows[best]["top5_error"], "gt_class_error": rows[best]["gt_class_error"],
-               "best_row": best, "rows": rows, "breakdown": {best: counts}, "submissions": submissions,
-               "baselines": baselines}
-    write_json_atomic(ctx.out_dir / "metrics.json", metrics)
-    table = pd.DataFrame.from_dict({k: {c: v[c] for c in ("gt_class_error", "top5_error", "top1_error")}
-                                    for k, v in rows.items()}, orient="index")
-    write_table_atomic(table.reset_index(names="row"), ctx.out_dir / "table13.csv")
-    ctx.logger.info("Table 13 (val, official scorer):\n%s", table.to_string(float_format=lambda x: f"{x:.4f}"))
-    ctx.logger.info("best row %s: of %d images wrong at top-5, %d lack the right class, %d have it with IoU < 0.5",
-                    best, counts["wrong_top5"], counts["class_missing"], counts["box_iou_below_0_5"])
-    return {"best_row": best, "top5_error": metrics["top5_error"], "gt_class_error": metrics["gt_class_error"]}
 
+    name = "loc"
+    requires = ("data", "cls", "rpn", "rcnn")
+    reads = ("loc", "rpn", "rcnn", "eval")
+    submits = True
+
+    def run(self, ctx: StageContext) -> dict:
+        art = ctx.artifacts
+        synsets = art.read_classes()["clsloc"]
+        val = art.read_loc_records("val")
+        if not art.ground_truth("loc", "val").is_file():
+            raise FileNotFoundError(f"{art.ground_truth('loc', 'val')} is missing: the data root has no "
+                                    "CLS-LOC val XMLs, which LOC scoring needs")
+        gt = art.read_loc_ground_truth("val")
+        if list(val.images.image_id) != list(gt.stems):
+            raise ValueError("val records are not in the ground truth's sorted file-name order")
+        rows = {name: score_row(ctx, name, table, who, val, synsets, gt)
+                for name, (table, who) in row_sources(ctx, "val").items()}
+        floors = dict(ctx.cfg.get("eval", {}) or {})
+        kinds = floors.get("baselines", ["full-image", "center"])
+        baselines = score_baselines(art.read_loc_records("train"), val, synsets, gt, kinds, seed=int(floors.get("seed", 0)),
+                                    file_of=art.baseline_file)
+        baselines = {k.replace("-", "_"): v for k, v in baselines.items()}
+        for kind, b in baselines.items():
+            rows[f"baseline_{kind}"] = {**{k: b[k] for k in ("gt_class_error", "top5_error", "top1_error")},
+                                        "files": {"top5": str(art.baseline_file(kind, "prior_top5")),
+                                                  "gt_class": str(art.baseline_file(kind, "gt_class"))}}
+        best = min(ROW_KEYS, key=lambda k: (rows[k]["top5_error"], rows[k]["gt_class_error"]))
+        counts, ious = error_breakdown(*read_back(art.loc_row_file(best)), val, synsets)
+        plot_iou_histogram(ious, ctx.out_dir / "iou_histogram.png", f"{best}: right-class guesses (val)")
+        for p in art.clear_submissions("loc_"):
+            ctx.logger.info("removed the previous submission %s", p)
+        submissions = {**write_submissions(ctx, "val", synsets, best), **write_submissions(ctx, "test", synsets, best)}
+        metrics = {"top5_error": rows[best]["top5_error"], "gt_class_error": rows[best]["gt_class_error"],
+                   "best_row": best, "rows": rows, "breakdown": {best: counts}, "submissions": submissions,
+                   "baselines": baselines}
+        art.write_metrics("loc", metrics)
+        table = pd.DataFrame.from_dict({k: {c: v[c] for c in ("gt_class_error", "top5_error", "top1_error")}
+                                        for k, v in rows.items()}, orient="index")
+        write_table_atomic(table.reset_index(names="row"), ctx.out_dir / "table13.csv")
+        ctx.logger.info("Table 13 (val, official scorer):\n%s", table.to_string(float_format=lambda x: f"{x:.4f}"))
+        ctx.logger.info("best row %s: of %d images wrong at top-5, %d lack the right class, %d have it with IoU < 0.5",
+                        best, counts["wrong_top5"], counts["class_missing"], counts["box_iou_below_0_5"])
+        ctx.logger.info("LOC submissions in %s", art.submission_dir)
+        return {"best_row": best, "top5_error": metrics["top5_error"], "gt_class_error": metrics["gt_class_error"]}

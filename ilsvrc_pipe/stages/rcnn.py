@@ -2,18 +2,12 @@
 
 Localizer i is (RPN i, R-CNN i); R-CNN i trains on RPN i's train proposals of the ground-truth
 class (RoI-centric batches: regions of many images). At test time every requested (image, class)
-has the union of the RPNs' top proposals; each R-CNN scores and regresses all of them once, and:
-
-* ``boxes/<rcnn name>_<split>.parquet``: localizer i alone (its own RPN's proposals, its scores);
-* ``boxes/ensemble_<split>.parquet``: the ensemble (union of proposals, scores and regressed boxes
-  averaged over the R-CNNs).
-
-Each table holds the best box per (image, class) as rank 1.
+has the union of the RPNs' top proposals; each R-CNN scores and regresses all of them once, and
+two kinds of box tables are written (names in ``artifacts.py``): localizer i alone (its own RPN's
+proposals, its scores), and the ensemble (union of proposals, scores and regressed boxes averaged
+over the R-CNNs). Each table holds the best box per (image, class) as rank 1.
 """
 from __future__ import annotations
-
-import copy
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -21,41 +15,15 @@ from tqdm import tqdm
 from ..data.transforms import load_normalized
 from ..io_utils import read_table, write_table_atomic
 from ..models.rcnn import refine_proposals
-from ..pipeline import StageContext, register_stage
-from ..registry import MODELS
-from ..training import sgd_schedule, train_to_final
-from .data import read_class_lists
-from .loc_common import box_table
-
-
-def rcnn_model_cfg(member: dict, section: dict, cls_members: dict, num_classes: int, init: Path | None) -> dict:
-    cfg = {"type": "RoIRCNN", "backbone": copy.deepcopy(cls_members[member["init_from"]]["backbone"]),
-           "num_classes": num_classes, **copy.deepcopy(section["model"])}
-    if init is not None:
-        cfg["init_from_classifier"] = str(init)
-    return cfg
+from ..specs import load_weights, rcnn_model_cfg, rcnn_train_spec
+from ..tables import box_table
+from ..training import train_to_final
+from .base import Stage, StageContext, register_stage
 
 
 def top_proposals(table, top_k: int):
     """The ``top_k`` best proposals of each (image, class)."""
     return table[table["rank"] <= top_k]
-
-
-def rcnn_train_spec(model_cfg: dict, train: dict, regions: Path, data_dir: Path, num_classes: int) -> dict:
-    m = model_cfg
-    return dict(
-        model=m,
-        train_dataloader=dict(
-            dataset=dict(type="RoICropDataset", proposals=str(regions), data_dir=str(data_dir), split="train",
-                         num_classes=num_classes, crop_size=m.get("crop_size", 224), context_pad=m.get("context_pad", 0),
-                         box_coder_weights=m.get("box_coder_weights", (10.0, 10.0, 5.0, 5.0)),
-                         fg_iou=train.get("fg_iou", 0.5), bg_iou=tuple(train.get("bg_iou", (0.1, 0.5))),
-                         fg_fraction=train.get("fg_fraction", 0.25), cache_images=train.get("cache_images", False)),
-            sampler=dict(type="DefaultSampler", shuffle=True),
-            collate_fn=dict(type="rcnn_collate"),
-            batch_size=train["batch_size"], num_workers=train.get("num_workers", 0)),
-        **sgd_schedule(train),
-    )
 
 
 def union_proposals(groups: list) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,18 +46,17 @@ def _best(image_id, wnid, boxes: torch.Tensor, scores: torch.Tensor, keep: torch
 
 def rescore_split(ctx: StageContext, models: dict, members: list[dict], split: str) -> None:
     """Best box per (image, class) for each localizer alone and for the ensemble."""
-    section = ctx.section
+    section, art = ctx.section, ctx.artifacts
     names = [m["name"] for m in members]
-    out = {n: ctx.out_dir / "boxes" / f"{n}_{split}.parquet" for n in names + ["ensemble"]}
+    out = {n: art.rcnn_boxes(n, split) for n in names + ["ensemble"]}
     if all(p.is_file() for p in out.values()):
         return
     top_k = int(section["test"]["top_k"])
-    classes = read_class_lists(ctx.stage_dir("data"))["clsloc"]
-    props = [top_proposals(read_table(ctx.stage_dir("rpn") / "proposals" / f"{m['rpn']}_dense_{split}.parquet"), top_k)
-             for m in members]
+    classes = art.read_classes()["clsloc"]
+    props = [top_proposals(read_table(art.proposals(m["rpn"], "dense", split)), top_k) for m in members]
     grouped = [{k: torch.as_tensor(g[["x1", "y1", "x2", "y2"]].to_numpy(), dtype=torch.float32)
                 for k, g in p.groupby(["image_id", "wnid"], sort=False)} for p in props]
-    images = read_table(ctx.stage_dir("data") / f"loc_{split}_images.parquet").set_index("image_id")
+    images = art.read_images("loc", split).set_index("image_id")
     by_image: dict[str, list[str]] = {}
     for image_id, wnid in grouped[0]:
         by_image.setdefault(image_id, []).append(wnid)
@@ -113,30 +80,34 @@ def rescore_split(ctx: StageContext, models: dict, members: list[dict], split: s
         write_table_atomic(box_table(rows[n]), path)
 
 
-@register_stage("rcnn", requires=("data", "cls", "rpn"))
-def run_rcnn_stage(ctx: StageContext) -> dict:
+@register_stage
+class RCNNStage(Stage):
     """Train each R-CNN on its RPN's proposals; rescore and move the val/test proposals."""
-    section = ctx.section
-    num_classes = len(read_class_lists(ctx.stage_dir("data"))["clsloc"])
-    cls_members = {m["name"]: m for m in ctx.cfg.cls.models}
-    torch.set_num_threads(int(section.get("num_threads", torch.get_num_threads())))
-    members, models = section["models"], {}
-    for member in members:
-        name = member["name"]
-        train = {**section["train"], **member.get("train", {})}
-        regions = ctx.out_dir / "train_regions" / f"{name}.parquet"
-        if not regions.is_file():
-            table = read_table(ctx.stage_dir("rpn") / "proposals" / f"{member['rpn']}_dense_train.parquet")
-            write_table_atomic(top_proposals(table, int(train["top_k"])), regions)
-        init = ctx.stage_dir("cls") / "models" / member["init_from"] / "final.pth"
-        spec = rcnn_train_spec(rcnn_model_cfg(member, section, cls_members, num_classes, init), train, regions,
-                               ctx.stage_dir("data"), num_classes)
-        final = train_to_final(spec, ctx.out_dir / "models" / name, seed=int(member.get("seed", 0)),
-                               log_interval=int(section.get("log_interval", 10)), logger=ctx.logger)
-        model = MODELS.build(rcnn_model_cfg(member, section, cls_members, num_classes, None))
-        model.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
-        models[name] = model.eval().to(memory_format=torch.channels_last)
-    for split in ("val", "test"):
-        if (ctx.stage_dir("rpn") / "proposals" / f"{members[0]['rpn']}_dense_{split}.parquet").is_file():
-            rescore_split(ctx, models, members, split)
-    return {"members": [m["name"] for m in members]}
+
+    name = "rcnn"
+    requires = ("data", "cls", "rpn")
+    reads = ("rcnn", "cls")
+
+    def run(self, ctx: StageContext) -> dict:
+        section, art = ctx.section, ctx.artifacts
+        num_classes = len(art.read_classes()["clsloc"])
+        cls_members = {m["name"]: m for m in ctx.cfg.cls.models}
+        torch.set_num_threads(int(section.get("num_threads", torch.get_num_threads())))
+        members, models = section["models"], {}
+        for member in members:
+            name, seed = member["name"], int(member.get("seed", 0))
+            train = {**section["train"], **member.get("train", {})}
+            regions = art.train_regions(name)
+            if not regions.is_file():
+                table = read_table(art.proposals(member["rpn"], "dense", "train"))
+                write_table_atomic(top_proposals(table, int(train["top_k"])), regions)
+            init = art.final_weights("cls", member["init_from"])
+            spec = rcnn_train_spec(rcnn_model_cfg(member, section, cls_members, num_classes, init), train, regions,
+                                   art, num_classes, seed)
+            final = train_to_final(spec, art.train_dir("rcnn", name), art.final_weights("rcnn", name), seed=seed,
+                                   log_interval=int(section.get("log_interval", 10)), logger=ctx.logger)
+            models[name] = load_weights(rcnn_model_cfg(member, section, cls_members, num_classes), final)
+        for split in ("val", "test"):
+            if art.proposals(members[0]["rpn"], "dense", split).is_file():
+                rescore_split(ctx, models, members, split)
+        return {"members": [m["name"] for m in members]}

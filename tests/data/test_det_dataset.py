@@ -1,11 +1,8 @@
 """DET records from an ILSVRC tree: lists, negatives without XML, empty XMLs, val1/val2, blacklist."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
-from PIL import Image
 
 from ilsvrc_pipe.data.det_dataset import (find_det_blacklist, load_det_records, map_split_to_val, read_det_blacklist,
                                           read_det_image_list, read_det_train_list, read_det_train_lists)
@@ -13,22 +10,11 @@ from ilsvrc_pipe.data.errors import DataFormatError
 from ilsvrc_pipe.data.synsets import read_synsets
 
 A, B, C = "n02672831", "n02691156", "n02219486"  # devkit DET ids 1, 2, 3
-
-
-def write_xml(path: Path, objects, width=60, height=40):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = "".join(f"<object><name>{w}</name><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin><xmax>{b[2]}</xmax>"
-                   f"<ymax>{b[3]}</ymax></bndbox></object>" for w, b in objects)
-    path.write_text(f"<annotation><size><width>{width}</width><height>{height}</height></size>{body}</annotation>")
-
-
-def write_image(path: Path, size=(60, 40)):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size).save(path, format="JPEG")
+W, H = 60, 40  # size of the annotated images
 
 
 @pytest.fixture
-def root(tmp_path):
+def root(tmp_path, write_xml, write_image):
     ilsvrc = tmp_path / "ILSVRC"
     dk, sets = ilsvrc / "devkit" / "data", ilsvrc / "ImageSets" / "DET"
     (dk / "det_lists").mkdir(parents=True)
@@ -39,15 +25,15 @@ def root(tmp_path):
     neg = "ILSVRC2013_train_extra0/ILSVRC2013_train_00000001"
     (sets / "train_1.txt").write_text(f"{pos} 1\n{empty} 0\n{neg} -1\n")
     (sets / "train_2.txt").write_text(f"{pos} -1\n{neg} -1\n")
-    write_xml(ilsvrc / "Annotations/DET/train" / f"{pos}.xml", [(A, [1, 2, 30, 20]), (A, [30, 5, 10, 9])])
-    write_xml(ilsvrc / "Annotations/DET/train" / f"{empty}.xml", [])
+    write_xml(ilsvrc / "Annotations/DET/train", pos, [(A, [1, 2, 30, 20]), (A, [30, 5, 10, 9])], W, H)
+    write_xml(ilsvrc / "Annotations/DET/train", empty, [], W, H)
     for stem in (pos, empty):
-        write_image(ilsvrc / "Data/DET/train" / f"{stem}.JPEG")
+        write_image(ilsvrc / "Data/DET/train" / f"{stem}.JPEG", size=(W, H))
     write_image(ilsvrc / "Data/DET/train" / f"{neg}.JPEG", size=(33, 22))
     val = ["ILSVRC2012_val_00000001", "ILSVRC2013_val_00000002", "ILSVRC2012_val_00000003"]
     (sets / "val.txt").write_text("".join(f"{s} {i}\n" for i, s in enumerate(val, 1)))
     for stem, objects in zip(val, [[(A, [0, 0, 9, 9])], [(B, [1, 1, 5, 5]), (C, [2, 2, 8, 8])], []]):
-        write_xml(ilsvrc / "Annotations/DET/val" / f"{stem}.xml", objects)
+        write_xml(ilsvrc / "Annotations/DET/val", stem, objects, W, H)
     (dk / "det_lists" / "val1.txt").write_text(f"{val[2]} 1\n{val[0]} 2\n")
     (dk / "det_lists" / "val2.txt").write_text(f"{val[1]} 1\n")
     (sets / "test.txt").write_text("ILSVRC2015_test_00000001 1\n")
@@ -82,8 +68,8 @@ def test_train_list_of_an_unknown_class_is_rejected(root):
         load_det_records(root, "train")
 
 
-def test_objects_of_unknown_classes_are_rejected(root):
-    write_xml(root / "ILSVRC/Annotations/DET/val/ILSVRC2012_val_00000003.xml", [("n00000001", [0, 0, 5, 5])])
+def test_objects_of_unknown_classes_are_rejected(root, write_xml):
+    write_xml(root / "ILSVRC/Annotations/DET/val", "ILSVRC2012_val_00000003", [("n00000001", [0, 0, 5, 5])], W, H)
     with pytest.raises(DataFormatError, match="n00000001"):
         load_det_records(root, "val")
 

@@ -72,6 +72,6 @@ def test_meta_mat_2012_keeps_leaves_only(tmp_path):
     assert t.wnids == tuple(WNIDS) and "n00001740" not in t
 
 
-def test_fixture_synsets(shared):
-    t = read_synsets(shared / "fixtures/scoring/synsets.txt")
+def test_fixture_synsets(scoring_fixture):
+    t = read_synsets(scoring_fixture / "synsets.txt")
     assert len(t) == 20 and t.id_of("n02171761") == 1

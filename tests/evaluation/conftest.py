@@ -1,4 +1,5 @@
-"""Fixtures of the evaluation tests: the shared scoring fixture and a tiny XML writer."""
+"""Fixtures of the evaluation tests: the official answers of the scoring fixture and a small ILSVRC tree
+(``scoring_fixture`` and ``write_xml`` live in ``tests/conftest.py``)."""
 from __future__ import annotations
 
 import json
@@ -8,38 +9,8 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def scoring_fixture(shared) -> Path:
-    """``shared/fixtures/scoring`` (official devkit answers); ``shared`` skips when it is nowhere."""
-    path = shared / "fixtures" / "scoring"
-    if not (path / "expected.json").is_file():
-        pytest.skip(f"{path}/expected.json not found: the shared folder has no scoring fixture")
-    return path
-
-
-@pytest.fixture(scope="session")
 def expected(scoring_fixture) -> dict:
     return json.loads((scoring_fixture / "expected.json").read_text())
-
-
-def _xml_text(stem: str, objects, width: int, height: int) -> str:
-    parts = [f"<annotation><folder>val</folder><filename>{stem}</filename>",
-             "<source><database>test</database></source>",
-             f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>"]
-    for wnid, (x1, y1, x2, y2) in objects:
-        parts.append(f"<object><name>{wnid}</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
-                     f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>")
-    return "".join(parts) + "</annotation>\n"
-
-
-@pytest.fixture
-def write_xml():
-    """``write_xml(folder, stem, [(wnid, box), ...], width=500, height=500)`` -> path."""
-    def write(folder: Path, stem: str, objects, width: int = 500, height: int = 500) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{stem}.xml"
-        path.write_text(_xml_text(stem, objects, width, height))
-        return path
-    return write
 
 
 @pytest.fixture

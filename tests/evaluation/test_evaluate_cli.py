@@ -32,6 +32,7 @@ def load_tool():
     return module
 
 
+@pytest.mark.slow  # tools/evaluate.py in a subprocess
 def test_loc_cli_reproduces_the_official_numbers(scoring_fixture, expected, tmp_path):
     out = tmp_path / "loc.json"
     proc = run_tool("loc", "--pred", scoring_fixture / "loc/pred.txt", "--gt-xml-dir", scoring_fixture / "loc/Annotations",
@@ -45,6 +46,7 @@ def test_loc_cli_reproduces_the_official_numbers(scoring_fixture, expected, tmp_
     assert result["n_images"] == 200 and result["n_blacklisted"] == 10
 
 
+@pytest.mark.slow  # tools/evaluate.py in a subprocess
 def test_det_cli_reproduces_the_official_numbers(scoring_fixture, expected, tmp_path):
     out = tmp_path / "det.json"
     proc = run_tool("det", "--pred", scoring_fixture / "det/pred.txt", "--gt-xml-dir", scoring_fixture / "det/Annotations",
@@ -60,6 +62,7 @@ def test_det_cli_reproduces_the_official_numbers(scoring_fixture, expected, tmp_
     assert result["n_images"] == 200 and result["n_detections"] == 843
 
 
+@pytest.mark.slow  # tools/evaluate.py in a subprocess
 def test_loc_cli_accepts_a_shuffled_kaggle_csv(scoring_fixture, expected, tmp_path):
     synsets = read_synsets(scoring_fixture / "synsets.txt")
     stems = load_loc_ground_truth(scoring_fixture / "loc/Annotations", synsets).stems
@@ -80,6 +83,7 @@ def test_loc_cli_accepts_a_shuffled_kaggle_csv(scoring_fixture, expected, tmp_pa
     np.testing.assert_allclose(json.loads(out.read_text())["loc_error"], expected["loc"]["loc_error"], atol=1e-9)
 
 
+@pytest.mark.slow  # tools/evaluate.py in a subprocess
 def test_cli_reports_a_bad_line_without_a_traceback(scoring_fixture, tmp_path):
     pred = tmp_path / "pred.txt"
     lines = (scoring_fixture / "det/pred.txt").read_text().splitlines()

@@ -1,4 +1,4 @@
-"""Every number of shared/fixtures/scoring/expected.json (official devkit output) to 1e-9."""
+"""Every number of tests/fixtures/scoring/expected.json (official devkit output) to 1e-9."""
 from __future__ import annotations
 
 import math
@@ -10,6 +10,25 @@ from ilsvrc_pipe.evaluation import evaluate_det, evaluate_loc_file, load_det_gro
 from ilsvrc_pipe.submission import read_det_file
 
 TOL = 1e-9
+
+# every file read by the fixture tests (this file, test_evaluate_cli.py, tests/data/test_synsets.py)
+FIXTURE_FILES = ["README.md", "expected.json", "synsets.txt",
+                 "loc/ground_truth.txt", "loc/blacklist.txt", "loc/pred.txt",
+                 "det/val.txt", "det/blacklist.txt", "det/pred.txt"]
+
+
+def test_the_scoring_fixture_is_complete(scoring_fixture, expected):
+    """The committed copy holds every file the tests read, and one XML per listed image (no partial copy)."""
+    missing = [name for name in FIXTURE_FILES if not (scoring_fixture / name).is_file()]
+    assert not missing, f"missing from {scoring_fixture}: {missing}"
+    for task in ("loc", "det"):
+        for key, name in expected[task]["args"].items():
+            assert (scoring_fixture / name).exists(), f"expected.json {task}.args.{key}: {name} is missing"
+    loc_xml = sorted(p.stem for p in (scoring_fixture / "loc/Annotations").glob("*.xml"))
+    assert len(loc_xml) == len((scoring_fixture / "loc/ground_truth.txt").read_text().split()) == 200
+    det_xml = {p.stem for p in (scoring_fixture / "det/Annotations").glob("*.xml")}
+    det_list = [line.split()[0] for line in (scoring_fixture / "det/val.txt").read_text().splitlines() if line.strip()]
+    assert len(det_list) == 200 and det_xml == set(det_list)
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,16 @@
 """Per-class RPN: per-class head layout, loss masking, proposal modes mapped back to the image,
-classifier initialisation, the crop dataset, and a short training sanity run."""
+classifier initialisation, and a short training sanity run (its crop dataset: tests/data/test_loc_crops.py)."""
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
-from PIL import Image
 
-from ilsvrc_pipe.data.loc_crops import RPNCropDataset, rpn_collate
-from ilsvrc_pipe.data.loc_dataset import LocRecords
-from ilsvrc_pipe.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from ilsvrc_pipe.models.box_coder import clip_boxes, clip_inclusive, continuous_to_inclusive
+from ilsvrc_pipe.data.loc_crops import rpn_collate
+from ilsvrc_pipe.ops.box_coder import clip_boxes, clip_inclusive, continuous_to_inclusive
 from ilsvrc_pipe.models.per_class_rpn import (PerClassRPN, classifier_backbone_state,
                                               propose_center_crop, propose_dense, read_state_dict)
-from ilsvrc_pipe.models.resnet import ResNetClassifier
+from ilsvrc_pipe.models.classifier import ResNetClassifier
 from ilsvrc_pipe.ops import box_iou
 from ilsvrc_pipe.registry import MODELS
 
@@ -132,75 +128,16 @@ def test_dense_mode_merges_scales_in_the_original_frame():
 def test_backbone_loads_from_a_classifier_state_dict(tmp_path):
     clf = ResNetClassifier(dict(TINY), num_classes=4)
     torch.save({"meta": {}, "state_dict": clf.state_dict()}, tmp_path / "clf.pth")
-    model = tiny_rpn(init_from_classifier=str(tmp_path / "clf.pth"))
+    missing = tiny_rpn(init_cfg=dict(type="Classifier", checkpoint=str(tmp_path / "absent.pth")))
+    with pytest.raises(FileNotFoundError):  # built without reading it: the file is read by init_weights
+        missing.init_weights()
+    model = tiny_rpn(init_cfg=dict(type="Classifier", checkpoint=str(tmp_path / "clf.pth")))
+    model.init_weights()
     for key, value in classifier_backbone_state(clf.state_dict()).items():
         torch.testing.assert_close(model.backbone.state_dict()[key], value)
     assert "fc.weight" in read_state_dict(tmp_path / "clf.pth")
     with pytest.raises(ValueError):
         classifier_backbone_state({"fc.weight": torch.zeros(1)})
-
-
-def write_image(path, height, width, box):
-    pixels = np.zeros((height, width, 3), np.uint8)
-    x1, y1, x2, y2 = box
-    pixels[y1: y2 + 1, x1: x2 + 1] = 255
-    Image.fromarray(pixels).save(path)
-
-
-def records_of(tmp_path, height, width, box, wnid="n00000002", label=1):
-    write_image(tmp_path / "a.png", height, width, box)
-    images = pd.DataFrame(dict(image_id=["a"], path=[str(tmp_path / "a.png")], wnid=[wnid], label=[label],
-                               width=[width], height=[height]))
-    boxes = pd.DataFrame(dict(image_id=["a", "a"], wnid=[wnid] * 2, x1=[box[0], 5.0], y1=[box[1], 5.0],
-                              x2=[box[2], 1.0], y2=[box[3], 9.0]))   # the second box is inverted: dropped
-    return LocRecords(images, boxes)
-
-
-def unnormalize(x):
-    return x * torch.tensor(IMAGENET_STD).view(3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-
-
-def test_crop_boxes_sit_on_the_object_pixels_after_crop_and_flip(tmp_path):
-    ds = RPNCropDataset(records=records_of(tmp_path, 48, 64, (20, 5, 39, 24)), crop_size=48,
-                        scale=(48, 48), flip=True)
-    assert len(ds) == 1
-    torch.manual_seed(0)
-    flips = set()
-    for _ in range(8):
-        item = ds[0]
-        sample = item["data_samples"]
-        assert sample["label"] == 1 and sample["boxes"].shape == (1, 4)
-        x1, y1, x2, y2 = sample["boxes"][0].round().int().tolist()
-        assert (x2 - x1 + 1, y2 - y1 + 1) == (20, 20)
-        pix = unnormalize(item["inputs"]).mean(0)
-        assert pix[y1: y2 + 1, x1: x2 + 1].min() > 0.99
-        mask = torch.ones_like(pix, dtype=torch.bool)
-        mask[y1: y2 + 1, x1: x2 + 1] = False
-        assert pix[mask].max() < 0.01
-        flips.add(x1)
-    assert len(flips) > 1
-
-
-def test_a_box_mostly_cut_away_becomes_an_ignore_box(tmp_path):
-    ds = RPNCropDataset(records=records_of(tmp_path, 32, 96, (70, 0, 95, 31)), crop_size=32,
-                        scale=(32, 32), flip=False, max_tries=1, min_visible=0.5)
-    torch.manual_seed(1)
-    seen = set()
-    for _ in range(40):
-        item = ds[0]
-        visible = int((unnormalize(item["inputs"]).mean(0)[0] > 0.5).sum())   # white columns
-        boxes, cut = item["data_samples"]["boxes"], item["data_samples"]["ignore_boxes"]
-        if visible >= 13:                       # >= half of the 26-pixel-wide object
-            assert len(boxes) == 1 and len(cut) == 0
-            assert boxes[0, 2] - boxes[0, 0] + 1 == pytest.approx(visible)
-            seen.add("kept")
-        elif visible > 0:
-            assert len(boxes) == 0 and len(cut) == 1
-            seen.add("cut")
-        else:
-            assert len(boxes) == 0 and len(cut) == 0
-            seen.add("gone")
-    assert seen == {"kept", "cut", "gone"}
 
 
 def synthetic_batch(n: int = 8, size: int = 32, seed: int = 0):

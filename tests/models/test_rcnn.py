@@ -1,18 +1,12 @@
-"""R-CNN rescorer: crop-and-warp geometry, per-class loss masking, test-time rescoring/moving,
-and the RoI-centric region dataset."""
-import numpy as np
-import pandas as pd
+"""R-CNN rescorer: crop-and-warp geometry, per-class loss masking, test-time rescoring/moving
+(its RoI-centric region dataset: tests/data/test_loc_crops.py)."""
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.optim import OptimWrapper
-from PIL import Image
 
-from ilsvrc_pipe.data.loc_crops import RoICropDataset, normalize_image, rcnn_collate
-from ilsvrc_pipe.data.loc_dataset import LocRecords
-from ilsvrc_pipe.models.box_coder import BoxCoder, continuous_to_inclusive, inclusive_to_continuous
-from ilsvrc_pipe.models.rcnn import RoIRCNN, best_boxes, refine_proposals, warp_regions
-from ilsvrc_pipe.models.resnet import ResNetClassifier
+from ilsvrc_pipe.models.rcnn import RoIRCNN, best_boxes, refine_proposals
+from ilsvrc_pipe.ops.geometry import warp_regions
+from ilsvrc_pipe.models.classifier import ResNetClassifier
 from ilsvrc_pipe.registry import MODELS
 
 TINY = dict(depth=18, width=0.125, stem_kernel=3, stem_stride=2, stem_pool=False)
@@ -105,66 +99,3 @@ def test_refine_moves_rescores_and_crops_each_distinct_box_once():
     assert (out[2].scores[:-1] >= out[2].scores[1:]).all()
     best = best_boxes(out)
     assert set(best) == {1, 2} and best[1][1] == pytest.approx(out[1].scores.max().item())
-
-
-def write_records(tmp_path):
-    pixels = (np.random.default_rng(0).random((40, 60, 3)) * 255).astype(np.uint8)
-    Image.fromarray(pixels).save(tmp_path / "a.png")
-    images = pd.DataFrame(dict(image_id=["a", "b"], path=[str(tmp_path / "a.png")] * 2, wnid=["nA", "nB"],
-                               label=[0, 1], width=[60, 60], height=[40, 40]))
-    boxes = pd.DataFrame(dict(image_id=["a"], wnid=["nA"], x1=[10.0], y1=[10.0], x2=[29.0], y2=[29.0]))
-    return LocRecords(images, boxes)
-
-
-PROPOSALS = pd.DataFrame(dict(
-    image_id=["a"] * 5, wnid=["nA"] * 4 + ["nB"], score=[0.9] * 5,
-    x1=[10.0, 12.0, 20.0, 40.0, 10.0], y1=[10.0, 10.0, 10.0, 30.0, 10.0],
-    x2=[29.0, 31.0, 39.0, 59.0, 29.0], y2=[29.0, 29.0, 29.0, 39.0, 29.0]))
-#  IoU with the nA box: 1 (fg), 360/440 (fg), 200/600 (bg), 0 (unused); nB has no box: bg
-
-
-def test_region_labels_targets_and_roi_centric_length(tmp_path):
-    ds = RoICropDataset(PROPOSALS, records=write_records(tmp_path), num_classes=3, crop_size=16,
-                        fg_fraction=0.5, flip=False)
-    assert ds.region_label[ds.fg].tolist() == [0, 0, 0]           # 2 proposals + the GT box
-    assert len(ds.bg) == 2 and (ds.region_label[ds.bg] == 3).all()
-    assert len(ds) == 3 + 2
-    coder = BoxCoder((10.0, 10.0, 5.0, 5.0))
-    for r in ds.fg:
-        ref = inclusive_to_continuous(torch.as_tensor(ds.region_box[r]))
-        moved = continuous_to_inclusive(coder.decode(torch.as_tensor(ds.region_delta[r]), ref))
-        torch.testing.assert_close(moved, torch.tensor([10.0, 10.0, 29.0, 29.0]), atol=1e-4, rtol=0)
-    strict = RoICropDataset(PROPOSALS, records=write_records(tmp_path), num_classes=3,
-                            absent_as_background=False, include_gt=False)
-    assert len(strict.fg) == 2 and len(strict.bg) == 1              # only IoU 1/3 is in [0.1, 0.5)
-    wide = RoICropDataset(PROPOSALS, records=write_records(tmp_path), num_classes=3,
-                          absent_as_background=False, include_gt=False, bg_iou=(0.0, 0.5))
-    assert len(wide.bg) == 3                                        # IoU 1/3, 0 (nA) and 0 (nB)
-
-
-def test_region_items_are_warped_crops_and_flips_negate_dx(tmp_path):
-    records = write_records(tmp_path)
-    plain = RoICropDataset(PROPOSALS, records=records, num_classes=3, crop_size=16, context_pad=2, flip=False)
-    flipping = RoICropDataset(PROPOSALS, records=records, num_classes=3, crop_size=16, context_pad=2, flip=True)
-    image = normalize_image(torch.as_tensor(np.array(Image.open(tmp_path / "a.png"))).permute(2, 0, 1))
-    item = plain[1]
-    expected = warp_regions(image, torch.as_tensor(plain.region_box[plain.fg[1]][None]), 16, context_pad=2)[0]
-    torch.testing.assert_close(item["inputs"], expected)
-    torch.manual_seed(0)
-    flipped = 0
-    for _ in range(10):
-        other = flipping[1]
-        if torch.equal(other["inputs"], item["inputs"]):
-            torch.testing.assert_close(other["data_samples"]["deltas"], item["data_samples"]["deltas"])
-        else:
-            torch.testing.assert_close(other["inputs"], item["inputs"].flip(-1))
-            d = item["data_samples"]["deltas"].clone()
-            d[0] = -d[0]
-            torch.testing.assert_close(other["data_samples"]["deltas"], d)
-            flipped += 1
-    assert 0 < flipped < 10
-    batch = rcnn_collate([plain[i] for i in range(len(plain))])
-    assert batch["inputs"].shape == (5, 3, 16, 16) and batch["data_samples"]["labels"].tolist()[:3] == [0, 0, 0]
-    model = tiny_rcnn(crop_size=16)
-    log = model.train_step(batch, OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01)))
-    assert torch.isfinite(log["loss"])

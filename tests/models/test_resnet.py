@@ -4,8 +4,8 @@ import torch
 import torchvision
 from torch import nn
 
-from ilsvrc_pipe.models.resnet import (BasicBlock, PaddedIdentity, ResNet, ResNetClassifier,
-                                       stage_widths)
+from ilsvrc_pipe.models.classifier import ResNetClassifier
+from ilsvrc_pipe.models.resnet import BasicBlock, PaddedIdentity, ResNet, stage_widths
 from ilsvrc_pipe.registry import MODELS
 
 LIGHT = dict(stem_kernel=3, stem_stride=1, stem_pool=False)

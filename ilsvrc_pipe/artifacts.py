@@ -1,0 +1,175 @@
+"""The artifact map: the one place that names every file a stage writes and reads it back.
+
+A work dir holds one folder per stage (``<work_dir>/<stage>/``); submission files go to the
+product's top-level ``submissions/<run name>/`` (the run name is the work dir's name), resolved
+from the repository, never from the current directory, unless another folder is given.
+Every artifact is written atomically (``io_utils``): a killed run never leaves a half-written file
+under an artifact's name.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data.loc_dataset import LocRecords
+from .data.synsets import SynsetTable
+from .evaluation.ground_truth import DetGroundTruth, LocGroundTruth
+from .io_utils import atomic_path, read_table, write_json_atomic, write_table_atomic
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SUBMISSIONS_ROOT = REPO_ROOT / "submissions"
+MANIFEST = "manifest.json"
+METRICS = "metrics.json"
+FINAL_WEIGHTS = "final.pth"
+CLASSES = "classes.json"
+
+
+def default_submission_dir(work_dir: str | os.PathLike) -> Path:
+    """``<repo>/submissions/<run name>``: two runs (work dirs) never share a submission folder."""
+    return SUBMISSIONS_ROOT / Path(work_dir).resolve().name
+
+
+class Artifacts:
+    """Paths and readers/writers of every artifact of one run (work dir + submission folder)."""
+
+    def __init__(self, work_dir: str | os.PathLike, submission_dir: str | os.PathLike | None = None):
+        self.work_dir = Path(work_dir)
+        self.submission_dir = Path(submission_dir) if submission_dir else default_submission_dir(work_dir)
+
+    # -- any stage -------------------------------------------------------------------------------
+    def stage_dir(self, stage: str) -> Path:
+        return self.work_dir / stage
+
+    def manifest(self, stage: str) -> Path:
+        return self.stage_dir(stage) / MANIFEST
+
+    def metrics(self, stage: str) -> Path:
+        return self.stage_dir(stage) / METRICS
+
+    def write_metrics(self, stage: str, metrics: dict) -> Path:
+        write_json_atomic(self.metrics(stage), metrics)
+        return self.metrics(stage)
+
+    def read_metrics(self, stage: str) -> dict | None:
+        path = self.metrics(stage)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def train_dir(self, stage: str, model: str) -> Path:
+        """The mmengine Runner's work dir of one trained model (checkpoints, logs)."""
+        return self.stage_dir(stage) / "models" / model
+
+    def final_weights(self, stage: str, model: str) -> Path:
+        """Plain weights of a finished training; its presence marks the training as done."""
+        return self.train_dir(stage, model) / FINAL_WEIGHTS
+
+    def logs_dir(self) -> Path:
+        return self.work_dir / "logs"
+
+    # -- data ------------------------------------------------------------------------------------
+    def records(self, task: str, split: str, kind: str) -> Path:
+        """``data/<task>_<split>_<kind>.parquet``; task ``loc`` or ``det``, kind ``images`` or ``boxes``."""
+        return self.stage_dir("data") / f"{task}_{split}_{kind}.parquet"
+
+    def has_records(self, task: str, split: str) -> bool:
+        return self.records(task, split, "images").is_file()
+
+    def write_records(self, task: str, split: str, images: pd.DataFrame, boxes: pd.DataFrame) -> None:
+        write_table_atomic(boxes, self.records(task, split, "boxes"))
+        write_table_atomic(images, self.records(task, split, "images"))
+
+    def read_images(self, task: str, split: str) -> pd.DataFrame:
+        return read_table(self.records(task, split, "images"))
+
+    def read_loc_records(self, split: str) -> LocRecords:
+        return LocRecords(read_table(self.records("loc", split, "images")),
+                          read_table(self.records("loc", split, "boxes")))
+
+    def classes(self) -> Path:
+        return self.stage_dir("data") / CLASSES
+
+    def write_classes(self, tables: dict[str, SynsetTable]) -> None:
+        write_json_atomic(self.classes(), {k: {"wnids": list(t.wnids), "names": list(t.names), "source": t.source}
+                                           for k, t in tables.items()})
+
+    def read_classes(self) -> dict[str, SynsetTable]:
+        """The class tables the ``data`` stage found (``clsloc`` and, when present, ``det``)."""
+        spec = json.loads(self.classes().read_text())
+        return {k: SynsetTable(tuple(v["wnids"]), tuple(v["names"]), v["source"]) for k, v in spec.items()}
+
+    def ground_truth(self, task: str, split: str) -> Path:
+        return self.stage_dir("data") / f"{task}_{split}_ground_truth.npz"
+
+    def write_ground_truth(self, task: str, split: str, gt: LocGroundTruth | DetGroundTruth) -> None:
+        arrays = {k: np.asarray(v) for k, v in vars(gt).items()}
+        with atomic_path(self.ground_truth(task, split)) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+
+    def read_loc_ground_truth(self, split: str = "val") -> LocGroundTruth:
+        return LocGroundTruth(**self._read_npz(self.ground_truth("loc", split)))
+
+    def read_det_ground_truth(self, split: str = "val2") -> DetGroundTruth:
+        return DetGroundTruth(**self._read_npz(self.ground_truth("det", split)))
+
+    @staticmethod
+    def _read_npz(path: Path) -> dict:
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: z[k] for k in z.files}
+        out["stems"] = [str(s) for s in out["stems"]]
+        return out
+
+    # -- cls -------------------------------------------------------------------------------------
+    def cls_scores(self, model: str, mode: str, split: str) -> Path:
+        """Class probabilities of one classifier and test mode (rows: images; columns: sorted WNIDs)."""
+        return self.stage_dir("cls") / "scores" / f"{model}_{mode}_{split}.parquet"
+
+    def ensemble_scores(self, split: str) -> Path:
+        return self.stage_dir("cls") / "scores" / f"ensemble_{split}.parquet"
+
+    def write_scores(self, path: Path, probs: pd.DataFrame) -> None:
+        write_table_atomic(probs.reset_index(names="image_id"), path)
+
+    def read_scores(self, path: Path) -> pd.DataFrame:
+        return read_table(path).set_index("image_id")
+
+    def top5(self, split: str) -> Path:
+        """The classifier ensemble's ``image_id, rank, wnid, score`` table."""
+        return self.stage_dir("cls") / f"top5_{split}.parquet"
+
+    # -- rpn / rcnn ------------------------------------------------------------------------------
+    def proposals(self, rpn: str, mode: str, split: str) -> Path:
+        return self.stage_dir("rpn") / "proposals" / f"{rpn}_{mode}_{split}.parquet"
+
+    def train_regions(self, rcnn: str) -> Path:
+        return self.stage_dir("rcnn") / "train_regions" / f"{rcnn}.parquet"
+
+    def rcnn_boxes(self, localizer: str, split: str) -> Path:
+        """Best box per (image, class) of one localizer (or ``ensemble``)."""
+        return self.stage_dir("rcnn") / "boxes" / f"{localizer}_{split}.parquet"
+
+    # -- loc -------------------------------------------------------------------------------------
+    def loc_row_file(self, row: str, gt_class: bool = False) -> Path:
+        """The val devkit LOC file scored for a Table 13 row (or its ground-truth-class variant)."""
+        return self.stage_dir("loc") / "files" / (f"{row}_gt_class_val.txt" if gt_class else f"{row}_val.txt")
+
+    def baseline_file(self, kind: str, guesses: str) -> Path:
+        """Devkit LOC file of a baseline; ``guesses`` is ``gt_class`` or ``prior_top5``."""
+        return self.stage_dir("loc") / "files" / f"baseline_{kind.replace('-', '_')}_{guesses}.txt"
+
+    def submission(self, name: str) -> Path:
+        """A file of the submission folder (``loc_val.txt``, ``loc_test.csv``, ...)."""
+        return self.submission_dir / name
+
+    def clear_submissions(self, prefix: str) -> list[Path]:
+        """Remove the submission files a stage owns (those named ``<prefix>*``) before it rewrites them."""
+        removed = []
+        if self.submission_dir.is_dir():
+            for p in sorted(self.submission_dir.glob(f"{prefix}*")):
+                if p.is_file():
+                    p.unlink()
+                    removed.append(p)
+        return removed

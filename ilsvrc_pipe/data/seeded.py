@@ -1,0 +1,67 @@
+"""Reproducible augmentation: every training sample draws its randomness from (seed, epoch, position).
+
+The random crops, flips, scales and colour shifts of a sample are a function of the run's seed,
+the epoch and the sample's position in that epoch's shuffled order, not of how many samples the
+process drew before it. So a training resumed from a checkpoint sees exactly the samples an
+uninterrupted one would, and the augmentation does not depend on the number of DataLoader
+workers or DDP processes.
+
+:class:`SeededSampler` (mmengine's ``DefaultSampler`` order) yields :class:`SampleKey`; a dataset
+built on :class:`SeededDataset` seeds torch's generator from the key around ``get(index)``.
+"""
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple
+
+import numpy as np
+import torch
+from mmengine.dataset import DefaultSampler
+from mmengine.registry import DATA_SAMPLERS
+
+
+class SampleKey(NamedTuple):
+    index: int
+    seed: int
+
+
+def sample_seed(seed: int, epoch: int, position: int) -> int:
+    """A 63-bit seed from the three numbers (independent streams for nearby inputs)."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch), int(position)]).generate_state(2)
+    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+
+
+@DATA_SAMPLERS.register_module()
+class SeededSampler(DefaultSampler):
+    """``DefaultSampler`` (shuffle by ``seed + epoch``, round up, rank slices) yielding
+    :class:`SampleKey`: the index and a seed from (seed, epoch, position in the global order)."""
+
+    def __iter__(self) -> Iterator[SampleKey]:
+        n = len(self.dataset)
+        if self.shuffle:
+            g = torch.Generator()
+            g.manual_seed(self.seed + self.epoch)
+            indices = torch.randperm(n, generator=g).tolist()
+        else:
+            indices = list(range(n))
+        if self.round_up:
+            indices = (indices * int(self.total_size / max(n, 1) + 1))[:self.total_size]
+        for position in range(self.rank, len(indices), self.world_size):
+            yield SampleKey(indices[position], sample_seed(self.seed, self.epoch, position))
+
+
+class SeededDataset(torch.utils.data.Dataset):
+    """A dataset whose ``get(index)`` draws from torch's generator: keyed access makes it reproducible.
+
+    ``dataset[i]`` (an int) draws from the current generator as usual; ``dataset[SampleKey]`` seeds
+    a forked generator with the key's seed first, leaving the caller's generator untouched.
+    """
+
+    def get(self, index: int) -> dict:
+        raise NotImplementedError
+
+    def __getitem__(self, key) -> dict:
+        if isinstance(key, SampleKey):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(key.seed)
+                return self.get(int(key.index))
+        return self.get(int(key))

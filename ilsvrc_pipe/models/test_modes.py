@@ -1,0 +1,129 @@
+"""Test-time classification of a trained classifier: centre crop, 10-crop, dense multi-scale.
+
+All functions take normalised float images, either a ``(B, 3, H, W)`` tensor or a list of
+``(3, H, W)`` tensors of different sizes, and return ``(B, C)`` class probabilities. The model is
+a :class:`~ilsvrc_pipe.models.resnet.ResNetClassifier` (or anything with the same ``logits`` and
+``score_map`` methods); it runs in eval mode and its previous mode is restored afterwards.
+
+Dense testing follows the paper (Sec. 3.4, after Simonyan & Zisserman): the fc layer is applied
+as a 1x1 convolution over the last feature map (``score_map``, same weights, no model copy), the
+image's shorter side is resized to each scale, class score maps are softmaxed and averaged
+spatially, then over scales and horizontal flips.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..ops.geometry import center_crop, resize_shorter, ten_crop
+
+PAPER_SCALES = (224, 256, 384, 480, 640)
+Images = Tensor | Sequence[Tensor]
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode without grad, then restore its training flag."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def _resized_batch(images: Images, scale: int) -> Tensor:
+    """Shorter side to ``scale``; a tensor batch in one call, a list image by image."""
+    if isinstance(images, Tensor):
+        return resize_shorter(images, scale)
+    return [resize_shorter(im, scale) for im in images]
+
+
+def predict_center_crop(model: nn.Module, images: Images, scale: int = 256,
+                        crop: int = 224) -> Tensor:
+    """Shorter side to ``scale``, centre ``crop``, softmax: the paper's single-crop error."""
+    resized = _resized_batch(images, scale)
+    if isinstance(resized, Tensor):
+        batch = center_crop(resized, crop)
+    else:
+        batch = torch.stack([center_crop(im, crop) for im in resized])
+    with eval_mode(model):
+        return model.logits(batch).softmax(dim=1)
+
+
+def predict_ten_crop(model: nn.Module, images: Images, scale: int = 256,
+                     crop: int = 224) -> Tensor:
+    """Softmax averaged over the 10 crops (corners, centre, flips) at one scale."""
+    resized = _resized_batch(images, scale)
+    if isinstance(resized, Tensor):
+        crops = ten_crop(resized, crop)
+    else:
+        crops = torch.stack([ten_crop(im.unsqueeze(0), crop)[0] for im in resized])
+    b = crops.shape[0]
+    with eval_mode(model):
+        probs = model.logits(crops.flatten(0, 1)).softmax(dim=1)
+    return probs.view(b, 10, -1).mean(dim=1)
+
+
+def _dense_probs(model: nn.Module, batch: Tensor, flip: bool) -> Tensor:
+    """Spatially averaged softmax of the score map, averaged with the flipped image's."""
+    probs = model.score_map(batch).softmax(dim=1).mean(dim=(2, 3))
+    if flip:
+        flipped = model.score_map(batch.flip(-1)).softmax(dim=1).mean(dim=(2, 3))
+        probs = (probs + flipped) / 2
+    return probs
+
+
+def predict_dense(model: nn.Module, images: Images, scales: Sequence[int] = PAPER_SCALES,
+                  flip: bool = True) -> Tensor:
+    """Fully convolutional multi-scale testing; images of equal resized size share one batch."""
+    if isinstance(images, Tensor) and images.dim() != 4:
+        raise ValueError(f"expected (B, 3, H, W), got shape {tuple(images.shape)}")
+    n = len(images)
+    total = None
+    with eval_mode(model):
+        for scale in scales:
+            resized = _resized_batch(images, scale)
+            if isinstance(resized, Tensor):
+                probs = _dense_probs(model, resized, flip)
+            else:
+                probs = None
+                for idx, batch in _group_by_size(resized):
+                    part = _dense_probs(model, batch, flip)
+                    if probs is None:
+                        probs = part.new_zeros(n, part.shape[1])
+                    probs[idx] = part
+            total = probs if total is None else total + probs
+    return total / len(scales)
+
+
+def _group_by_size(images: Sequence[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
+    """(indices, stacked batch) for each distinct image size, in first-seen order."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, im in enumerate(images):
+        groups.setdefault(tuple(im.shape), []).append(i)
+    for idx in groups.values():
+        yield torch.tensor(idx), torch.stack([images[i] for i in idx])
+
+
+def average_probs(probs: Sequence[Tensor], weights: Sequence[float] | None = None) -> Tensor:
+    """(Weighted) mean of members' ``(B, C)`` probabilities."""
+    if not probs:
+        raise ValueError("no scores to average")
+    if weights is None:
+        return torch.stack(list(probs)).mean(dim=0)
+    if len(weights) != len(probs):
+        raise ValueError(f"{len(weights)} weights for {len(probs)} members")
+    w = torch.as_tensor(weights, dtype=probs[0].dtype)
+    return torch.einsum("m,mbc->bc", w / w.sum(), torch.stack(list(probs)))
+
+
+def predict_ensemble(models: Sequence[nn.Module], images: Images,
+                     predict: Callable[..., Tensor] = predict_dense,
+                     weights: Sequence[float] | None = None, **kwargs) -> Tensor:
+    """Ensemble: each member's softmax by ``predict(model, images, **kwargs)``, averaged."""
+    return average_probs([predict(m, images, **kwargs) for m in models], weights)

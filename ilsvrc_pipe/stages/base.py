@@ -1,0 +1,111 @@
+"""What every stage is: a named step with the stages it reads and the config sections it reads.
+
+A stage is a class registered in :data:`STAGES` (an mmengine ``Registry``); the pipeline
+(``ilsvrc_pipe/pipeline.py``) is given instances and runs them in dependency order. No stage imports
+another stage: what two stages share lives a floor below (``ilsvrc_pipe/artifacts.py``,
+``ilsvrc_pipe/tables.py``, ``ilsvrc_pipe/specs.py``).
+
+A stage sees only the config sections it declares in ``reads``: reading another one raises, so the
+fingerprint (a hash of exactly those sections) can never miss a setting the stage used.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mmengine.config import Config
+from mmengine.registry import Registry
+
+from ..artifacts import Artifacts
+
+STAGES = Registry("stage", scope="ilsvrc_pipe")
+
+
+def register_stage(cls):
+    """Class decorator: add a :class:`Stage` subclass to :data:`STAGES` under its ``name``."""
+    STAGES.register_module(name=cls.name, module=cls)
+    return cls
+
+
+class UndeclaredConfigSection(KeyError):
+    """A stage read a config section it did not declare in ``reads``."""
+
+
+class DeclaredConfig:
+    """A read-only view of the config that hands out only the sections a stage declared."""
+
+    def __init__(self, cfg: Config, sections: tuple[str, ...], stage: str):
+        self._cfg, self._sections, self._stage = cfg, tuple(sections), stage
+
+    def _check(self, name: str) -> None:
+        if name not in self._sections:
+            raise UndeclaredConfigSection(
+                f"stage {self._stage!r} reads config section {name!r} without declaring it "
+                f"(declared: {list(self._sections)}); add it to the stage's `reads`")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        self._check(name)
+        return self._cfg.get(name, {})
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__getattr__(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._check(name)
+        return self._cfg.get(name, default)
+
+
+@dataclass
+class StageContext:
+    """What a stage body gets: the config sections it declared, the artifact map, a logger."""
+
+    cfg: DeclaredConfig
+    data_root: Path
+    artifacts: Artifacts
+    stage: str
+    logger: logging.Logger
+    force: bool = False
+
+    @property
+    def work_dir(self) -> Path:
+        return self.artifacts.work_dir
+
+    @property
+    def out_dir(self) -> Path:
+        d = self.artifacts.stage_dir(self.stage)
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def section(self) -> dict:
+        """This stage's own config section."""
+        return dict(self.cfg.get(self.stage, {}) or {})
+
+
+class Stage:
+    """One step of the pipeline.
+
+    ``requires``: the stages whose artifacts it reads (their run ids enter its fingerprint);
+    ``reads``: the config sections it reads (hashed into its fingerprint; others are refused);
+    ``submits``: whether it writes into the submission folder (that folder enters its fingerprint).
+    A stage with no ``requires`` reads the data root, whose index files enter its fingerprint.
+    """
+
+    name: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()
+    reads: ClassVar[tuple[str, ...]] = ()
+    submits: ClassVar[bool] = False
+
+    def run(self, ctx: StageContext) -> dict:
+        raise NotImplementedError(f"stage {self.name!r} has no body")
+
+    @property
+    def doc(self) -> str:
+        return (type(self).__doc__ or "").strip().split("\n")[0]
+
+    def __repr__(self) -> str:
+        return f"<stage {self.name} requires={list(self.requires)} reads={list(self.reads)}>"

@@ -1,0 +1,79 @@
+"""Tables the stages hand each other: top-5 classes per image and boxes per (image, class).
+
+* a top-5 table: ``image_id, rank (1..k), wnid, score``, best first;
+* a box table: ``image_id, wnid, rank, score, x1, y1, x2, y2`` (inclusive boxes in the image's
+  frame; rank 1 = best of that image and class).
+
+Also which classes the localization stages localize on each image (:func:`requested_classes`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .artifacts import Artifacts
+
+BOX_TABLE_COLUMNS = ["image_id", "wnid", "rank", "score", "x1", "y1", "x2", "y2"]
+
+
+def top5_table(probs: pd.DataFrame, k: int = 5) -> pd.DataFrame:
+    """Class probabilities (rows: images, columns: WNIDs) -> ``image_id, rank, wnid, score``."""
+    values = probs.to_numpy()
+    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    cols = np.asarray(probs.columns)
+    return pd.DataFrame({
+        "image_id": np.repeat(probs.index.to_numpy(), order.shape[1]),
+        "rank": np.tile(np.arange(1, order.shape[1] + 1), len(probs)),
+        "wnid": cols[order].ravel(),
+        "score": np.take_along_axis(values, order, axis=1).ravel(),
+    })
+
+
+def box_table(rows: list[tuple]) -> pd.DataFrame:
+    """Rows ``(image_id, wnid, rank, score, x1, y1, x2, y2)`` -> a box table."""
+    table = pd.DataFrame(rows, columns=BOX_TABLE_COLUMNS)
+    return table.astype({"rank": np.int64, "score": np.float64, "x1": np.float64, "y1": np.float64,
+                         "x2": np.float64, "y2": np.float64})
+
+
+def best_box_lookup(table: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
+    """``(image_id, wnid) -> [x1, y1, x2, y2]`` of each group's rank-1 box."""
+    best = table[table["rank"] == 1]
+    boxes = best[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
+    return {(i, w): b for i, w, b in zip(best.image_id, best.wnid, boxes)}
+
+
+def classifier_names(artifacts: Artifacts) -> list[str]:
+    """The classifiers of the ``cls`` stage's ensemble, in config order."""
+    return list(artifacts.read_metrics("cls")["members"])
+
+
+def member_top5(artifacts: Artifacts, member: str, split: str) -> pd.DataFrame:
+    """Top-5 table of one classifier (dense mode) or of the ensemble (``member='ensemble'``)."""
+    from .io_utils import read_table
+
+    if member == "ensemble":
+        return read_table(artifacts.top5(split))
+    return top5_table(artifacts.read_scores(artifacts.cls_scores(member, "dense", split)))
+
+
+def requested_classes(artifacts: Artifacts, split: str) -> dict[str, list[str]]:
+    """Classes to localize per image, in a fixed order: the ensemble's top-5, the first classifier's
+    top-5 (the single-model rows of Table 13) and, where known, the ground-truth class; on train,
+    the ground-truth class of the boxed images. Images flagged corrupt get none (their guesses are
+    whole-image boxes)."""
+    images = artifacts.read_images("loc", split)
+    if split == "train":  # only boxed training images can label the R-CNN's regions
+        images = images[images.n_boxes > 0]
+    if "corrupt" in images:
+        images = images[~images.corrupt]
+    wanted: dict[str, list[str]] = {i: [] for i in images.image_id}
+    if split != "train":
+        for who in ("ensemble", classifier_names(artifacts)[0]):
+            for row in member_top5(artifacts, who, split).itertuples(index=False):
+                if row.image_id in wanted:
+                    wanted[row.image_id].append(row.wnid)
+    for image_id, wnid in zip(images.image_id, images.wnid):
+        if wnid:
+            wanted[image_id].append(wnid)
+    return {k: list(dict.fromkeys(v)) for k, v in wanted.items() if v}
