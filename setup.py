@@ -8,7 +8,7 @@ setup(
     packages=find_packages(include=["ilsvrc_pipe", "ilsvrc_pipe.*"]),
     python_requires=">=3.10",
     install_requires=[
-        # torch is unpinned on purpose: see DEVELOPERS.md (a pinned CPU wheel breaks torchvision ops)
+        # torch is unpinned on purpose: a pinned CPU-only wheel breaks torchvision ops
         "torch",
         "torchvision",
         "mmengine>=0.10,<0.11",

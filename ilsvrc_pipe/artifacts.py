@@ -84,6 +84,11 @@ class Artifacts:
     def read_images(self, task: str, split: str) -> pd.DataFrame:
         return read_table(self.records(task, split, "images"))
 
+    def det_train_lists(self) -> Path:
+        """``stem, wnid, label`` of every line of the DET ``train_<k>.txt`` lists (label 1 positive,
+        0 partially boxed, -1 verified negative)."""
+        return self.stage_dir("data") / "det_train_lists.parquet"
+
     def read_loc_records(self, split: str) -> LocRecords:
         return LocRecords(read_table(self.records("loc", split, "images")),
                           read_table(self.records("loc", split, "boxes")))
@@ -160,6 +165,47 @@ class Artifacts:
         """Devkit LOC file of a baseline; ``guesses`` is ``gt_class`` or ``prior_top5``."""
         return self.stage_dir("loc") / "files" / f"baseline_{kind.replace('-', '_')}_{guesses}.txt"
 
+    def table13(self) -> Path:
+        return self.stage_dir("loc") / "table13.csv"
+
+    def iou_histogram(self) -> Path:
+        return self.stage_dir("loc") / "iou_histogram.png"
+
+    # -- det -------------------------------------------------------------------------------------
+    def det_detections(self, row: str, split: str) -> Path:
+        """Detections of one Table 9 row on a split (image_id, index, devkit id, score, inclusive box)."""
+        return self.stage_dir("det") / "detections" / f"{row}_{split}.parquet"
+
+    def det_row_file(self, row: str, split: str) -> Path:
+        """The devkit DET file of a Table 9 row (image indices of the official list)."""
+        return self.stage_dir("det") / "files" / f"{row}_{split}.txt"
+
+    def table9(self) -> Path:
+        return self.stage_dir("det") / "table9.csv"
+
+    def det_class_ap(self) -> Path:
+        return self.stage_dir("det") / "class_ap.csv"
+
+    def det_pr_curves(self) -> Path:
+        return self.stage_dir("det") / "pr_curves.png"
+
+    def det_table9_plot(self) -> Path:
+        return self.stage_dir("det") / "table9.png"
+
+    def det_contact_sheet(self) -> Path:
+        return self.stage_dir("det") / "val2_detections.png"
+
+    # -- eval ------------------------------------------------------------------------------------
+    def loc_table(self) -> Path:
+        return self.stage_dir("eval") / "loc_table.csv"
+
+    def errors_plot(self) -> Path:
+        return self.stage_dir("eval") / "errors.png"
+
+    def report(self) -> Path:
+        return self.stage_dir("eval") / "report.md"
+
+    # -- submissions -----------------------------------------------------------------------------
     def submission(self, name: str) -> Path:
         """A file of the submission folder (``loc_val.txt``, ``loc_test.csv``, ...)."""
         return self.submission_dir / name

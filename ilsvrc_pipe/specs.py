@@ -87,3 +87,23 @@ def rcnn_train_spec(model_cfg: dict, train: dict, regions: Path, artifacts: Arti
                    fg_iou=train.get("fg_iou", 0.5), bg_iou=tuple(train.get("bg_iou", (0.1, 0.5))),
                    fg_fraction=train.get("fg_fraction", 0.25), cache_images=train.get("cache_images", False))
     return dict(model=m, train_dataloader=_loader(dataset, "rcnn_collate", train, seed), **sgd_schedule(train))
+
+
+# -- det -----------------------------------------------------------------------------------------
+def det_model_cfg(member: dict, section: dict, cls_members: dict, num_classes: int, init: Path | None = None) -> dict:
+    """C4FasterRCNN config: the ResNet of classifier ``member['init_from']``, the shared ``model``
+    settings, and the member's own (e.g. ``context``)."""
+    own = {k: v for k, v in member.items() if k not in ("name", "init_from", "seed", "train")}
+    return {"type": "C4FasterRCNN", "backbone": copy.deepcopy(cls_members[member["init_from"]]["backbone"]),
+            "num_classes": num_classes, **copy.deepcopy(section.get("model", {})), **own, **_classifier_init(init)}
+
+
+def det_train_spec(model_cfg: dict, train: dict, artifacts: Artifacts, classes: list[str], seed: int = 0) -> dict:
+    """Fine-tuning on DET train + val1 (the paper's split; val2 is for validation)."""
+    splits = [s for s in train.get("splits", ("train", "val1")) if artifacts.has_records("det", s)]
+    dataset = dict(type="DetTrainDataset", images=[str(artifacts.records("det", s, "images")) for s in splits],
+                   boxes=[str(artifacts.records("det", s, "boxes")) for s in splits],
+                   train_lists=str(artifacts.det_train_lists()) if artifacts.det_train_lists().is_file() else None,
+                   classes=list(classes), scales=tuple(train["scales"]), max_size=train.get("max_size"),
+                   flip=True, cache_images=train.get("cache_images", False))
+    return dict(model=model_cfg, train_dataloader=_loader(dataset, "det_collate", train, seed), **sgd_schedule(train))

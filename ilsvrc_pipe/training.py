@@ -17,7 +17,7 @@ from mmengine.registry import HOOKS, MODEL_WRAPPERS
 from mmengine.runner import Runner
 
 from .checkpoint import allow_mmengine_checkpoint_globals
-from .data import seeded  # noqa: F401  (registers SeededSampler)
+from .data.seeded import sample_seed  # also registers SeededSampler
 
 
 @HOOKS.register_module()
@@ -26,6 +26,24 @@ class ChannelsLastHook(Hook):
 
     def before_run(self, runner) -> None:
         runner.model.to(memory_format=torch.channels_last)
+
+
+@HOOKS.register_module()
+class IterationSeedHook(Hook):
+    """Seed torch's generator before every training iteration from (seed, epoch, iteration).
+
+    What a model draws inside its forward (the RPN's and R-CNN's anchor and RoI samplers) then
+    depends on where training is, not on what was drawn before: a training resumed from an epoch
+    checkpoint draws what an uninterrupted one draws (the data side is ``data/seeded.py``).
+    """
+
+    priority = "VERY_HIGH"
+
+    def __init__(self, seed: int = 0):
+        self.seed = int(seed)
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        torch.manual_seed(sample_seed(self.seed, runner.epoch, batch_idx))
 
 
 @MODEL_WRAPPERS.register_module()
@@ -68,7 +86,8 @@ def build_runner(spec: dict, work_dir: str | os.PathLike, launcher: str = "none"
         # mmengine's init_dist calls torch.cuda.set_device; on CPU start the gloo group ourselves.
         torch.distributed.init_process_group(backend="gloo")
     spec = copy.deepcopy(spec)
-    hooks = [dict(type="ChannelsLastHook")] if spec.pop("channels_last", True) else []
+    hooks = [dict(type="IterationSeedHook", seed=seed)]
+    hooks += [dict(type="ChannelsLastHook")] if spec.pop("channels_last", True) else []
     hooks += spec.pop("custom_hooks", [])
     max_epochs = int(spec.pop("max_epochs"))
     return Runner(
@@ -90,7 +109,7 @@ def build_runner(spec: dict, work_dir: str | os.PathLike, launcher: str = "none"
         # Runner reads the DDP wrapper from its `cfg`, not from an argument
         cfg=Config(dict(model_wrapper_cfg=dict(type="DeviceAwareDDP", broadcast_buffers=False))),
         env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend=spec.pop("dist_backend", "gloo"))),
-        randomness=dict(seed=seed, deterministic=False),
+        randomness=dict(seed=seed, deterministic=True),   # deterministic kernels where torch has them
         resume=resume and latest_checkpoint(work_dir) is not None,
         default_scope="ilsvrc_pipe",
         log_level="INFO",

@@ -12,7 +12,8 @@ data = dict(
 
 cls = dict(
     models=[
-        # "we use ResNet-101 for the localization" (appendix C); an ensemble of depths for classification
+        # an ensemble of depths for classification; the localizers (rpn, rcnn) start from resnet101 only:
+        # "we use ResNet-101 for the localization" (appendix C)
         dict(name='resnet101', backbone=dict(depth=101)),
         dict(name='resnet152', backbone=dict(depth=152), seed=1),
     ],
@@ -40,7 +41,7 @@ cls = dict(
 rpn = dict(
     models=[
         dict(name='rpn_r101', init_from='resnet101'),
-        dict(name='rpn_r152', init_from='resnet152', seed=1),
+        dict(name='rpn_r101b', init_from='resnet101', seed=1),   # localizers are ResNet-101 only (two seeds)
     ],
     out_stage=3,            # conv5 features of the ImageNet-pretrained ResNet
     model=dict(
@@ -60,7 +61,7 @@ rpn = dict(
 rcnn = dict(
     models=[
         dict(name='rcnn_r101', rpn='rpn_r101', init_from='resnet101'),
-        dict(name='rcnn_r152', rpn='rpn_r152', init_from='resnet152', seed=1),
+        dict(name='rcnn_r101b', rpn='rpn_r101b', init_from='resnet101', seed=1),
     ],
     model=dict(crop_size=224, context_pad=0, box_coder_weights=(10.0, 10.0, 5.0, 5.0)),   # "warped to 224x224"
     train=dict(

@@ -70,3 +70,28 @@ rcnn = dict(
     num_threads=2,
     log_interval=25,
 )
+
+det = dict(
+    # C4 Faster R-CNN (appendix A) from the ResNet-18 w0.5 classifier (CLS-LOC pre-training, DET
+    # fine-tuning). RPN and Fast R-CNN train jointly (approximate joint training, as torchvision and
+    # detectron2 do): the paper's 4-step alternating training would cost four trainings per detector.
+    models=[
+        dict(name='det_plain', init_from='resnet18_w050'),
+        dict(name='det_context', init_from='resnet18_w050', context=True, seed=1),   # global context branch
+    ],
+    model=dict(
+        anchor_sizes=(24, 48, 96, 160), anchor_ratios=(0.5, 1.0, 2.0),
+        rpn_pre_nms_top_n=dict(training=600, testing=300), rpn_post_nms_top_n=dict(training=200, testing=50),
+        rpn_batch_size=64, roi_batch_size=32,      # paper: 256 anchors, 128 RoIs per image
+        roi_pool='roi_pool', roi_output_size=8,    # paper: RoIPool 14x14 before conv5 (-> 7x7)
+        frozen_stages=1,
+    ),
+    train=dict(splits=('train', 'val1'), scales=(128, 160, 192), max_size=320, batch_size=4,
+               lr=0.02, milestones=(5,), max_epochs=6, cache_images=True),
+    test=dict(scale=160, pyramid=(112, 160, 224), max_size=400, target_size=64, nms_iou=0.3, vote_iou=0.5,
+              max_per_image=100),
+    rows=dict(baseline='det_plain', refine='det_plain', refine_context='det_context',
+              refine_context_multiscale='det_context', ensemble=['det_plain', 'det_context']),
+    num_threads=2,
+    log_interval=25,
+)

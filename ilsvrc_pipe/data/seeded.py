@@ -11,6 +11,7 @@ built on :class:`SeededDataset` seeds torch's generator from the key around ``ge
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Iterator, NamedTuple
 
 import numpy as np
@@ -49,11 +50,26 @@ class SeededSampler(DefaultSampler):
             yield SampleKey(indices[position], sample_seed(self.seed, self.epoch, position))
 
 
-class SeededDataset(torch.utils.data.Dataset):
-    """A dataset whose ``get(index)`` draws from torch's generator: keyed access makes it reproducible.
+@contextlib.contextmanager
+def seeded_generators(seed: int) -> Iterator[None]:
+    """Seed torch's and numpy's global generators (mmcv's transforms draw from numpy's) for the
+    duration of the block, then restore both."""
+    numpy_state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed & 0xFFFFFFFF)
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
 
-    ``dataset[i]`` (an int) draws from the current generator as usual; ``dataset[SampleKey]`` seeds
-    a forked generator with the key's seed first, leaving the caller's generator untouched.
+
+class SeededDataset(torch.utils.data.Dataset):
+    """A dataset whose ``get(index)`` draws from torch's or numpy's global generator: keyed access
+    makes it reproducible.
+
+    ``dataset[i]`` (an int) draws from the current generators as usual; ``dataset[SampleKey]`` seeds
+    them with the key's seed first and restores them afterwards, leaving the caller's draws untouched.
     """
 
     def get(self, index: int) -> dict:
@@ -61,7 +77,6 @@ class SeededDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, key) -> dict:
         if isinstance(key, SampleKey):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(key.seed)
+            with seeded_generators(key.seed):
                 return self.get(int(key.index))
         return self.get(int(key))

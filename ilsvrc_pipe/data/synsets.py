@@ -93,6 +93,20 @@ class SynsetTable:
         lut = np.array([self._id[w] for w in self._sorted], dtype=np.int64)
         return lut[np.asarray(indices, dtype=np.int64)]
 
+    # torchvision's detection models number classes 1..C with 0 = background: label = sorted index + 1
+    def detection_label_of(self, wnid: str) -> int:
+        """torchvision detection label (1-based; 0 is background) of a WNID."""
+        return self.index_of(wnid) + 1
+
+    def wnid_of_detection_label(self, label: int) -> str:
+        if not 1 <= int(label) <= len(self.wnids):
+            raise KeyError(f"detection label {label} outside 1..{len(self.wnids)} (0 is background)")
+        return self._sorted[int(label) - 1]
+
+    def detection_labels_to_ids(self, labels: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Vectorised torchvision detection label (1..C) -> devkit id."""
+        return self.indices_to_ids(np.asarray(labels, dtype=np.int64) - 1)
+
     def subset(self, wnids: Iterable[str]) -> "SynsetTable":
         """A table of some classes, keeping their devkit order (ids renumbered 1..K)."""
         keep = set(wnids)

@@ -82,8 +82,9 @@ def _find_sorted(sorted_values: np.ndarray, values: np.ndarray) -> tuple[np.ndar
 
 
 def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_index, object_image,
-                        object_class, object_boxes, blacklist=None, unlisted: str = "error") -> dict:
-    """Per-class AP and mAP.
+                        object_class, object_boxes, blacklist=None, unlisted: str = "error",
+                        curves: bool = False) -> dict:
+    """Per-class AP and mAP (and, with ``curves``, each class's recall and precision arrays).
 
     Detections: image index (list column 2), devkit class id, score, box. Images: their list
     indices. Objects: 0-based image position, devkit class id, box. ``blacklist``: (P, 2) rows
@@ -155,15 +156,19 @@ def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_
     global_order = global_order[scored[global_order]]
     classes = det_class[global_order]
     bounds = np.searchsorted(classes, np.arange(1, n_classes + 2))
-    ap = {}
+    ap, pr = {}, {}
     with np.errstate(divide="ignore", invalid="ignore"):
         for c in range(1, n_classes + 1):
             rows = global_order[bounds[c - 1]:bounds[c]]
             cum_tp = np.cumsum(tp[rows]).astype(np.float64)
             cum_fp = np.cumsum(fp[rows]).astype(np.float64)
-            ap[c] = voc_ap(cum_tp / npos[c], cum_tp / (cum_tp + cum_fp))
+            recall, precision = cum_tp / npos[c], cum_tp / (cum_tp + cum_fp)
+            ap[c] = voc_ap(recall, precision)
+            if curves:
+                pr[c] = (recall, precision)
     values = np.asarray(list(ap.values()), dtype=np.float64)
-    return {
+    extra = {"curves": pr} if curves else {}
+    return {**extra,
         "mAP": float(values.mean()) if len(values) else float("nan"),
         "ap": ap,
         "npos": {c: int(npos[c]) for c in range(1, n_classes + 1)},
@@ -173,8 +178,8 @@ def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_
     }
 
 
-def evaluate_det(detections: DetSubmission, gt: DetGroundTruth, unlisted: str = "error") -> dict:
+def evaluate_det(detections: DetSubmission, gt: DetGroundTruth, unlisted: str = "error", curves: bool = False) -> dict:
     """Score detections against the ground truth of the listed images (see :func:`evaluate_det_arrays`)."""
     return evaluate_det_arrays(detections.image_index, detections.class_id, detections.score, detections.boxes,
                                gt.image_index, gt.object_image, gt.object_class, gt.object_boxes,
-                               gt.blacklist, unlisted)
+                               gt.blacklist, unlisted, curves)

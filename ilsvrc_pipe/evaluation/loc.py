@@ -1,6 +1,6 @@
 """Top-k classification and localization error exactly as ``eval_clsloc.m`` computes them.
 
-Rules (SCORING.md section 2): the first k guesses of a line are the top k; a guess is correct when
+Rules (the devkit's ``eval_clsloc.m``; README, "Scoring"): the first k guesses of a line are the top k; a guess is correct when
 its class is the image's class and its box has IoU >= 0.5 (inclusive pixels) with at least one
 object of that class; classification error averages over all N images, localization error skips
 blacklisted images and divides by N - B, B = number of blacklist entries.  Images are single-label

@@ -3,7 +3,7 @@
 Importing this package registers every model in ``ilsvrc_pipe.registry.MODELS`` (the registry's
 ``locations``), so configs can build them by type name.
 """
-from . import per_class_rpn, rcnn  # noqa: F401  (register PerClassRPN, RoIRCNN)
+from . import detection, per_class_rpn, rcnn  # noqa: F401  (register C4FasterRCNN, PerClassRPN, RoIRCNN)
 from .classifier import ResNetClassifier
 from .test_modes import (PAPER_SCALES, average_probs, predict_center_crop, predict_dense,
                          predict_ensemble, predict_ten_crop)

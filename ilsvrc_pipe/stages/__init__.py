@@ -8,8 +8,14 @@ from .base import STAGES, Stage, StageContext, register_stage
 __all__ = ["STAGES", "Stage", "StageContext", "register_stage", "default_stages"]
 
 
-def default_stages() -> list[Stage]:
-    """One instance of every stage of the package (importing the stage modules registers them)."""
-    from . import classify, data, evaluate, localize, rcnn, rpn  # noqa: F401
+PIPELINE_ORDER = ("data", "cls", "rpn", "rcnn", "loc", "det", "eval")
 
-    return [STAGES.get(name)() for name in STAGES.module_dict]
+
+def default_stages() -> list[Stage]:
+    """One instance of every stage of the package, in pipeline order (the runner orders by
+    ``requires``; ties keep this order). Importing the stage modules registers them."""
+    from . import classify, data, detect, evaluate, localize, rcnn, rpn  # noqa: F401
+
+    names = [n for n in PIPELINE_ORDER if n in STAGES.module_dict]
+    names += [n for n in STAGES.module_dict if n not in names]
+    return [STAGES.get(name)() for name in names]

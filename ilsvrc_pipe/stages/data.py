@@ -1,7 +1,8 @@
 """Stage ``data``: index the data root once into the tables and ground truth every later stage reads.
 
 Writes (names in ``artifacts.py``): the CLS-LOC record tables of train/val/test, the DET ones of
-every split present, the class lists, and the val ground truth of LOC (and of DET val, val1, val2)
+every split present (train, val, val1, val2, test) with the per-class train list labels (1 positive,
+0 partially boxed, -1 verified negative), the class lists, and the val ground truth of LOC (and of DET val, val1, val2)
 as arrays, so that no later stage parses an XML again.
 
 Every val/test image is decoded once. A corrupt one fails the stage, or, with
@@ -13,12 +14,13 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from ..data.det_dataset import load_det_records
+from ..data.det_dataset import load_det_records, read_det_train_lists
 from ..data.errors import ImageDecodeError
 from ..data.images import load_rgb
 from ..data.loc_dataset import SPLITS, LocRecords, fill_image_sizes, load_loc_records
 from ..data.synsets import find_clsloc_synsets, find_det_synsets, ilsvrc_dir
 from ..evaluation.ground_truth import load_det_ground_truth, load_loc_ground_truth
+from ..io_utils import write_table_atomic
 from .base import Stage, StageContext, register_stage
 
 
@@ -104,7 +106,7 @@ class DataStage(Stage):
         det_synsets = find_det_synsets(ctx.data_root)
         tables["det"] = det_synsets
         figures = {"det_classes": len(det_synsets)}
-        for split in ("train", "val", "test"):
+        for split in ("train", "val", "val1", "val2", "test"):
             try:
                 images, boxes = load_det_records(ctx.data_root, split, det_synsets)
             except FileNotFoundError as exc:
@@ -115,6 +117,8 @@ class DataStage(Stage):
             figures[f"det_{split}_images"] = int(len(images))
             figures[f"det_{split}_boxes"] = int(len(boxes))
             ctx.logger.info("DET %-5s: %d images, %d boxes", split, len(images), len(boxes))
+        if ctx.artifacts.has_records("det", "train"):
+            write_table_atomic(read_det_train_lists(ctx.data_root, det_synsets), ctx.artifacts.det_train_lists())
         for split in ("val", "val1", "val2"):
             try:
                 gt = load_det_ground_truth(data_root=ctx.data_root, split=split)

@@ -197,7 +197,7 @@ class LocalizeStage(Stage):
                                                   "gt_class": str(art.baseline_file(kind, "gt_class"))}}
         best = min(ROW_KEYS, key=lambda k: (rows[k]["top5_error"], rows[k]["gt_class_error"]))
         counts, ious = error_breakdown(*read_back(art.loc_row_file(best)), val, synsets)
-        plot_iou_histogram(ious, ctx.out_dir / "iou_histogram.png", f"{best}: right-class guesses (val)")
+        plot_iou_histogram(ious, art.iou_histogram(), f"{best}: right-class guesses (val)")
         for p in art.clear_submissions("loc_"):
             ctx.logger.info("removed the previous submission %s", p)
         submissions = {**write_submissions(ctx, "val", synsets, best), **write_submissions(ctx, "test", synsets, best)}
@@ -207,7 +207,7 @@ class LocalizeStage(Stage):
         art.write_metrics("loc", metrics)
         table = pd.DataFrame.from_dict({k: {c: v[c] for c in ("gt_class_error", "top5_error", "top1_error")}
                                         for k, v in rows.items()}, orient="index")
-        write_table_atomic(table.reset_index(names="row"), ctx.out_dir / "table13.csv")
+        write_table_atomic(table.reset_index(names="row"), art.table13())
         ctx.logger.info("Table 13 (val, official scorer):\n%s", table.to_string(float_format=lambda x: f"{x:.4f}"))
         ctx.logger.info("best row %s: of %d images wrong at top-5, %d lack the right class, %d have it with IoU < 0.5",
                         best, counts["wrong_top5"], counts["class_missing"], counts["box_iou_below_0_5"])

@@ -4,7 +4,7 @@ import pytest
 import scipy.io
 
 from ilsvrc_pipe.data.errors import DataFormatError
-from ilsvrc_pipe.data.synsets import read_synsets
+from ilsvrc_pipe.data.synsets import SynsetTable, read_synsets
 
 WNIDS = ["n02119789", "n02100735", "n01440764", "n03255030"]  # devkit order, not sorted
 
@@ -75,3 +75,12 @@ def test_meta_mat_2012_keeps_leaves_only(tmp_path):
 def test_fixture_synsets(scoring_fixture):
     t = read_synsets(scoring_fixture / "synsets.txt")
     assert len(t) == 20 and t.id_of("n02171761") == 1
+
+
+def test_detection_labels_are_sorted_index_plus_one():
+    t = SynsetTable(("n03", "n01", "n02"), ("c", "a", "b"))   # devkit order is not sorted order
+    assert [t.detection_label_of(w) for w in ("n01", "n02", "n03")] == [1, 2, 3]
+    assert t.wnid_of_detection_label(3) == "n03"
+    assert t.detection_labels_to_ids([1, 2, 3]).tolist() == [2, 3, 1]
+    with pytest.raises(KeyError):
+        t.wnid_of_detection_label(0)

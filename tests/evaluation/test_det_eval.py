@@ -1,4 +1,4 @@
-"""DET scorer: the vectorised greedy matcher against a literal, loop-by-loop reading of SCORING.md 3."""
+"""DET scorer: the vectorised greedy matcher against a literal, loop-by-loop reading of eval_detection.m's rules."""
 from __future__ import annotations
 
 import math

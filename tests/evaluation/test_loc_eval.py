@@ -1,4 +1,4 @@
-"""LOC scorer against a loop-by-loop reading of SCORING.md 2, plus its counting rules."""
+"""LOC scorer against a loop-by-loop reading of eval_clsloc.m's rules, plus its counting rules."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""SCORING.md section 5: each worked example (official results) through XML and submission files."""
+"""The worked examples of the official scoring rules (official results) through XML and submission files."""
 from __future__ import annotations
 
 import pytest

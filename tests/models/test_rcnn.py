@@ -72,6 +72,16 @@ def test_init_from_classifier_copies_trunk_and_fc():
     torch.testing.assert_close(model.backbone.stem.conv.weight, clf.backbone.stem.conv.weight)
 
 
+def test_classifier_init_cfg_reads_the_file_in_init_weights_only(tmp_path):
+    clf = ResNetClassifier(TINY, num_classes=3)
+    torch.nn.init.normal_(clf.fc.weight)
+    torch.save(clf.state_dict(), tmp_path / "clf.pth")
+    model = tiny_rcnn(init_cfg=dict(type="Classifier", checkpoint=str(tmp_path / "clf.pth")))
+    assert not torch.equal(model.fc_cls.weight[:3], clf.fc.weight)   # construction reads no file
+    model.init_weights()                                              # the Runner calls this
+    torch.testing.assert_close(model.fc_cls.weight[:3], clf.fc.weight)
+
+
 def test_refine_moves_rescores_and_crops_each_distinct_box_once():
     model = tiny_rcnn()
     with torch.no_grad():

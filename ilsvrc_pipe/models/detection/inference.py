@@ -1,0 +1,117 @@
+"""Test-time modes of the C4 detector (appendix B): box refinement with voting, multi-scale maxout,
+ensembles. They call the detector's parts directly (features -> proposals -> pool -> conv5 ->
+predictor -> decode), because maxout, voting and ensembles need the raw per-class scores.
+
+One image at a time, in the frame of its primary scale (the RPN's); detections are returned in
+that frame and the caller divides by the image's scale factor. For every RoI a member gives class
+probabilities ``(R, C+1)`` and per-class boxes ``(R, C+1, 4)``; an ensemble averages those of its
+members over the union of their proposals (``ops/ensemble.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import Tensor
+from torchvision.ops import batched_nms
+
+from ...ops.box_voting import refine_and_vote
+from ...ops.ensemble import average_member_predictions, union_of_proposals
+from ...ops.multiscale import pool_two_scales
+from .c4 import C4FasterRCNN, pad_batch
+
+
+@dataclass(frozen=True)
+class TestMode:
+    """What a Table 9 row does at test time."""
+
+    refine: bool = False          # box refinement: second pass on regressed boxes, union, NMS, voting
+    multiscale: bool = False      # Fast R-CNN step on the image pyramid, two scales per RoI, maxout
+    nms_iou: float = 0.3          # per-class NMS (paper: 0.3)
+    vote_iou: float = 0.5         # box voting overlap
+    score_threshold: float = 1e-3
+    max_per_image: int = 100
+    target_size: float = 224.0    # the training RoI size the two scales are chosen around
+
+
+@dataclass
+class Detections:
+    boxes: Tensor    # (D, 4) continuous, primary-scale frame
+    scores: Tensor   # (D,)
+    labels: Tensor   # (D,) 1..C
+
+
+class MemberView:
+    """One detector's view of one image: conv4 of the primary scale (RPN, context), its proposals,
+    and, computed on first use, conv4 of every pyramid scale (multi-scale testing)."""
+
+    def __init__(self, model: C4FasterRCNN, pyramid: Sequence[Tensor], primary: int):
+        self.model, self.pyramid, self.primary = model, list(pyramid), int(primary)
+        image = self.pyramid[self.primary]
+        self.size = (int(image.shape[-2]), int(image.shape[-1]))
+        self.batch, _ = pad_batch([image], model.stride)
+        self.feat = model.features(self.batch)
+        self._proposals: Tensor | None = None
+        self._pyramid_feats: list[Tensor] | None = None
+
+    def proposals(self) -> Tensor:
+        if self._proposals is None:
+            self._proposals = self.model.proposals(self.batch, [self.size], self.feat)[0][0]
+        return self._proposals
+
+    def pyramid_features(self) -> tuple[list[Tensor], list[float]]:
+        """conv4 of every scale and its size relative to the primary scale."""
+        if self._pyramid_feats is None:
+            self._pyramid_feats = [self.feat if i == self.primary else self.model.features(pad_batch([im], self.model.stride)[0])
+                                   for i, im in enumerate(self.pyramid)]
+        base = float(self.pyramid[self.primary].shape[-2])
+        return self._pyramid_feats, [float(im.shape[-2]) / base for im in self.pyramid]
+
+    def outputs(self, rois: Tensor, mode: "TestMode") -> tuple[Tensor, Tensor]:
+        """Softmax scores ``(R, C+1)`` and decoded, clipped boxes ``(R, C+1, 4)`` of ``rois``."""
+        pooled = None
+        if mode.multiscale and len(self.pyramid) > 1:
+            feats, factors = self.pyramid_features()
+            pooler = self.model.roi_pooler
+            pooled = pool_two_scales(feats, rois, factors, 1.0 / self.model.stride, pooler.output_size,
+                                     mode.target_size, pooler.kind)
+        logits, deltas = self.model.region_outputs(self.feat, [rois], [self.size], pooled=pooled)
+        return logits.softmax(dim=1), self.model.decode(deltas, [rois], [self.size])
+
+
+def per_class_predictions(scores: Tensor, boxes: Tensor, threshold: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Every (RoI, class >= 1) pair above ``threshold``: boxes, scores and labels, flattened."""
+    s, b = scores[:, 1:], boxes[:, 1:]
+    keep = s > threshold
+    labels = torch.arange(1, scores.shape[1], device=scores.device).expand_as(s)
+    return b[keep], s[keep], labels[keep]
+
+
+def regressed_boxes(scores: Tensor, boxes: Tensor) -> Tensor:
+    """Each RoI's box regressed for its highest-scoring object class: the refinement's new RoIs."""
+    best = scores[:, 1:].argmax(dim=1) + 1
+    return boxes[torch.arange(boxes.shape[0]), best]
+
+
+@torch.no_grad()
+def detect(views: Sequence[MemberView], mode: TestMode) -> Detections:
+    """Detections of one image by one detector or an ensemble (one view per member)."""
+    rois = union_of_proposals([v.proposals() for v in views]) if len(views) > 1 else views[0].proposals()
+
+    def ensemble_outputs(r: Tensor) -> tuple[Tensor, Tensor]:
+        outs = [v.outputs(r, mode) for v in views]
+        if len(outs) == 1:
+            return outs[0]
+        return average_member_predictions([o[0] for o in outs], [o[1] for o in outs])
+
+    scores, boxes = ensemble_outputs(rois)
+    old = per_class_predictions(scores, boxes, mode.score_threshold)
+    if not mode.refine:
+        keep = batched_nms(old[0], old[1], old[2], mode.nms_iou)[: mode.max_per_image]
+        return Detections(old[0][keep], old[1][keep], old[2][keep])
+    new_scores, new_boxes = ensemble_outputs(regressed_boxes(scores, boxes))
+    new = per_class_predictions(new_scores, new_boxes, mode.score_threshold)
+    b, s, lab = refine_and_vote(*old, *new, nms_iou=mode.nms_iou, vote_iou=mode.vote_iou,
+                                max_per_image=mode.max_per_image)
+    return Detections(b, s, lab)

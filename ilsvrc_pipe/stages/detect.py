@@ -1,0 +1,215 @@
+"""Stage ``det``: the C4 Faster R-CNN detectors (appendix A), their test-time improvements
+(appendix B), Table 9 on val2 and the DET submissions.
+
+Detectors start from a ``cls`` classifier (CLS-LOC pre-training) and are fine-tuned on DET train +
+val1 through mmengine's Runner; val2 scores the rows, test gets the best row's submission. Rows
+(exact keys), each ``{"mAP", "ap": {devkit id: AP}}`` by the official DET rules:
+
+* ``floor_whole_image``: one whole-image box per (image, class), scored by the class's frequency
+  in the training images: a floor no learned row may fall to;
+* ``baseline``: one detector, single scale, per-class NMS 0.3;
+* ``refine``: + box refinement (second pass on the regressed boxes, union, NMS, box voting);
+* ``refine_context``: the same with a detector trained with the global context branch;
+* ``refine_context_multiscale``: + the Fast R-CNN step on the image pyramid (two scales per RoI, maxout);
+* ``ensemble``: several detectors: union of their proposals, averaged scores and boxes, refinement,
+  multi-scale, NMS and voting.
+
+Which detector each row uses is the config's ``det.rows``. Names of every file are in ``artifacts.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from ..data.det_train import DetTestDataset
+from ..evaluation.det import evaluate_det
+from ..io_utils import read_table, write_table_atomic
+from ..models.detection.inference import MemberView, TestMode, detect
+from ..ops.box_coder import continuous_to_inclusive
+from ..plots import contact_sheet, plot_pr_curves, plot_table9
+from ..specs import det_model_cfg, det_train_spec, load_weights
+from ..submission.det_file import read_det_file, write_det_file
+from ..training import train_to_final
+from .base import Stage, StageContext, register_stage
+
+ROWS = ("floor_whole_image", "baseline", "refine", "refine_context", "refine_context_multiscale", "ensemble")
+LEARNED = ROWS[1:]
+DETECTION_COLUMNS = ["image_id", "index", "class_id", "score", "x1", "y1", "x2", "y2"]
+# He et al., Table 12 (ImageNet DET, mAP %): single model / ensemble on val2 and test
+PAPER = {"val2": {"single": 60.5, "ensemble": 63.6}, "test": {"single": 58.8, "ensemble": 62.1}}
+
+
+def row_modes(section: dict) -> dict[str, tuple[list[str], TestMode]]:
+    """Per learned row: the detectors it uses (config ``det.rows``) and its test mode."""
+    test = section.get("test", {})
+    common = dict(nms_iou=float(test.get("nms_iou", 0.3)), vote_iou=float(test.get("vote_iou", 0.5)),
+                  max_per_image=int(test.get("max_per_image", 100)), target_size=float(test.get("target_size", 224)))
+    flags = {"baseline": {}, "refine": dict(refine=True), "refine_context": dict(refine=True),
+             "refine_context_multiscale": dict(refine=True, multiscale=True),
+             "ensemble": dict(refine=True, multiscale=True)}
+    out = {}
+    for row in LEARNED:
+        members = section["rows"][row]
+        out[row] = ([members] if isinstance(members, str) else list(members), TestMode(**flags[row], **common))
+    return out
+
+
+def to_image_frame(dets, meta: dict, primary: int) -> np.ndarray:
+    """(D, 4) inclusive boxes in the original image's frame from continuous primary-scale boxes."""
+    sx, sy = meta["scale_factors"][primary]
+    h, w = meta["ori_size"]
+    boxes = dets.boxes / dets.boxes.new_tensor([sx, sy, sx, sy])
+    boxes = continuous_to_inclusive(boxes).numpy().astype(np.float64)
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w - 1)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h - 1)
+    return boxes
+
+
+def run_rows(ctx: StageContext, models: dict, plan: dict, split: str, synsets) -> None:
+    """Detections of every planned row on a split, one table per row (finished tables are kept)."""
+    art, test = ctx.artifacts, ctx.section["test"]
+    todo = {row: spec for row, spec in plan.items() if not art.det_detections(row, split).is_file()}
+    if not todo:
+        return
+    pyramid = [int(s) for s in test.get("pyramid", [test["scale"]])]
+    primary = pyramid.index(int(test["scale"]))
+    dataset = DetTestDataset(images=str(art.records("det", split, "images")), scales=pyramid,
+                             max_size=test.get("max_size"))
+    needed = sorted({n for members, _ in todo.values() for n in members})
+    rows: dict[str, list] = {row: [] for row in todo}
+    for i in tqdm(range(len(dataset)), desc=f"det {split}", unit="img"):
+        item = dataset[i]
+        meta = item["data_samples"]
+        views = {n: MemberView(models[n], item["inputs"], primary) for n in needed}
+        for row, (members, mode) in todo.items():
+            dets = detect([views[n] for n in members], mode)
+            boxes = to_image_frame(dets, meta, primary)
+            ids = synsets.detection_labels_to_ids(dets.labels.numpy())
+            rows[row] += [(meta["image_id"], int(meta["index"]), int(c), float(s), *b)
+                          for c, s, b in zip(ids, dets.scores.tolist(), boxes.tolist())]
+    for row, values in rows.items():
+        write_table_atomic(pd.DataFrame(values, columns=DETECTION_COLUMNS), art.det_detections(row, split))
+
+
+def class_frequencies(art, splits, synsets) -> dict[int, float]:
+    """Devkit id -> fraction of the training images holding at least one box of the class."""
+    images = pd.concat([art.read_images("det", s) for s in splits], ignore_index=True)
+    boxes = pd.concat([read_table(art.records("det", s, "boxes")) for s in splits], ignore_index=True)
+    per_class = boxes.drop_duplicates(["image_id", "wnid"]).groupby("wnid").size()
+    return {synsets.id_of(w): float(per_class.get(w, 0)) / max(len(images), 1) for w in synsets.wnids}
+
+
+def floor_detections(art, split: str, freq: dict[int, float]) -> pd.DataFrame:
+    images = art.read_images("det", split)
+    rows = [(r.image_id, int(r.index), c, f, 0.0, 0.0, float(r.width - 1), float(r.height - 1))
+            for r in images.itertuples(index=False) for c, f in freq.items() if f > 0]
+    return pd.DataFrame(rows, columns=DETECTION_COLUMNS)
+
+
+def write_and_score(path, table: pd.DataFrame, gt, curves: bool = False) -> dict:
+    """Write a devkit DET file, read it back strictly, score it: the number is the file's."""
+    boxes = table[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
+    write_det_file(path, table["index"].to_numpy(), table.class_id.to_numpy(), table.score.to_numpy(), boxes)
+    return evaluate_det(read_det_file(path), gt, curves=curves)
+
+
+@register_stage
+class DetectStage(Stage):
+    """Train the C4 detectors, test every Table 9 row on val2, write the DET submissions."""
+
+    name = "det"
+    requires = ("data", "cls")
+    reads = ("det", "cls")
+    submits = True
+
+    def run(self, ctx: StageContext) -> dict:
+        art, section = ctx.artifacts, ctx.section
+        classes = art.read_classes()
+        if "det" not in classes or not art.has_records("det", "train"):
+            ctx.logger.warning("det: the data root has no DET part; nothing to detect")
+            return {"skipped": "no DET data"}
+        if not art.ground_truth("det", "val2").is_file():
+            raise FileNotFoundError(f"{art.ground_truth('det', 'val2')} is missing: DET needs the val2 list "
+                                    "(ImageSets/DET/val2.txt or det_lists/val2.txt) and the val XMLs")
+        synsets = classes["det"]
+        torch.set_num_threads(int(section.get("num_threads", torch.get_num_threads())))
+        models = self.train_models(ctx, synsets)
+        plan = row_modes(section)
+        gt = art.read_det_ground_truth("val2")
+        run_rows(ctx, models, plan, "val2", synsets)
+        train_splits = [s for s in section["train"].get("splits", ("train", "val1")) if art.has_records("det", s)]
+        tables = {"floor_whole_image": floor_detections(art, "val2", class_frequencies(art, train_splits, synsets))}
+        tables.update({row: read_table(art.det_detections(row, "val2")) for row in plan})
+        results = {row: write_and_score(art.det_row_file(row, "val2"), t, gt, curves=True) for row, t in tables.items()}
+        best = max(LEARNED, key=lambda r: results[r]["mAP"])
+        files = self.write_submissions(ctx, models, {best: plan[best]}, best, synsets)
+        rows = {row: {"mAP": r["mAP"], "ap": {int(c): float(v) for c, v in r["ap"].items()},
+                      "models": plan[row][0] if row in plan else [], "file": str(art.det_row_file(row, "val2"))}
+                for row, r in results.items()}
+        metrics = {"mAP": rows[best]["mAP"], "best_row": best, "split": "val2", "files": files, "rows": rows,
+                   "paper_table12": PAPER}
+        art.write_metrics("det", metrics)
+        self.write_tables_and_figures(ctx, rows, results[best], best, synsets)
+        table = pd.Series({k: v["mAP"] for k, v in rows.items()}, name="mAP")
+        ctx.logger.info("Table 9 (val2, official DET rules):\n%s", table.to_string(float_format=lambda x: f"{x:.4f}"))
+        return {"mAP": metrics["mAP"], "best_row": best}
+
+    @staticmethod
+    def train_models(ctx: StageContext, synsets) -> dict:
+        art, section = ctx.artifacts, ctx.section
+        cls_members = {m["name"]: m for m in ctx.cfg.cls.models}
+        models = {}
+        for member in section["models"]:
+            name, seed = member["name"], int(member.get("seed", 0))
+            init = art.final_weights("cls", member["init_from"])
+            cfg = det_model_cfg(member, section, cls_members, len(synsets), init)
+            spec = det_train_spec(cfg, {**section["train"], **member.get("train", {})}, art,
+                                  list(synsets.sorted_wnids), seed)
+            final = train_to_final(spec, art.train_dir("det", name), art.final_weights("det", name), seed=seed,
+                                   log_interval=int(section.get("log_interval", 10)), logger=ctx.logger)
+            models[name] = load_weights(det_model_cfg(member, section, cls_members, len(synsets)), final)
+        return models
+
+    @staticmethod
+    def write_submissions(ctx, models, plan, best: str, synsets) -> dict:
+        """The best row's devkit files for val2 and test, copied to the submission folder."""
+        art = ctx.artifacts
+        for p in art.clear_submissions("det_"):
+            ctx.logger.info("removed the previous submission %s", p)
+        files = {}
+        splits = ["val2"] + (["test"] if art.has_records("det", "test") else [])
+        for split in splits:
+            run_rows(ctx, models, plan, split, synsets)
+            table = read_table(art.det_detections(best, split))
+            write_det_file(art.submission(f"det_{split}.txt"), table["index"].to_numpy(), table.class_id.to_numpy(),
+                           table.score.to_numpy(), table[["x1", "y1", "x2", "y2"]].to_numpy(np.float64))
+            files[split] = str(art.submission(f"det_{split}.txt"))
+        return files
+
+    @staticmethod
+    def write_tables_and_figures(ctx, rows: dict, best_result: dict, best: str, synsets) -> None:
+        art = ctx.artifacts
+        write_table_atomic(pd.DataFrame([{"row": k, "mAP": v["mAP"]} for k, v in rows.items()]), art.table9())
+        per_class = pd.DataFrame({row: pd.Series(v["ap"]) for row, v in rows.items()})
+        per_class.insert(0, "wnid", [synsets.wnid_of_id(c) for c in per_class.index])
+        per_class.insert(1, "name", [synsets.name_of(w) for w in per_class.wnid])
+        write_table_atomic(per_class.reset_index(names="devkit_id"), art.det_class_ap())
+        titles = {c: f"{synsets.name_of(synsets.wnid_of_id(c))} (AP {best_result['ap'][c]:.2f})"
+                  for c in best_result["curves"]}
+        plot_pr_curves(best_result["curves"], titles, art.det_pr_curves(), f"{best}: precision-recall on val2")
+        plot_table9({k: v["mAP"] for k, v in rows.items()}, art.det_table9_plot())
+        images = art.read_images("det", "val2").head(8)
+        boxes = read_table(art.records("det", "val2", "boxes"))
+        dets = read_table(art.det_detections(best, "val2"))
+        items = []
+        for r in images.itertuples(index=False):
+            mine = dets[(dets.image_id == r.image_id) & (dets.score >= 0.5)]
+            truth = boxes[boxes.image_id == r.image_id]
+            items.append({"path": r.path, "title": r.image_id,
+                          "truth": truth[["x1", "y1", "x2", "y2"]].to_numpy().tolist(),
+                          "boxes": mine[["x1", "y1", "x2", "y2"]].to_numpy().tolist(),
+                          "labels": [f"{synsets.name_of(synsets.wnid_of_id(c))[:10]} {s:.2f}"
+                                     for c, s in zip(mine.class_id, mine.score)]})
+        contact_sheet(items, art.det_contact_sheet())

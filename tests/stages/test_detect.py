@@ -1,0 +1,46 @@
+"""The det stage's helpers: row plan, back to the image frame, the whole-image floor."""
+import pandas as pd
+import pytest
+import torch
+
+from ilsvrc_pipe.artifacts import Artifacts
+from ilsvrc_pipe.data.synsets import SynsetTable
+from ilsvrc_pipe.models.detection.inference import Detections
+from ilsvrc_pipe.stages.detect import LEARNED, class_frequencies, floor_detections, row_modes, to_image_frame
+
+SECTION = {"rows": dict(baseline="a", refine="a", refine_context="b", refine_context_multiscale="b",
+                        ensemble=["a", "b"]), "test": dict(target_size=50, max_per_image=7)}
+
+
+def test_row_modes_follow_the_paper_table():
+    plan = row_modes(SECTION)
+    assert list(plan) == list(LEARNED)
+    assert plan["baseline"][0] == ["a"] and not plan["baseline"][1].refine
+    assert plan["refine"][1].refine and not plan["refine"][1].multiscale
+    assert plan["refine_context_multiscale"][1].multiscale and plan["ensemble"][0] == ["a", "b"]
+    assert all(mode.max_per_image == 7 and mode.target_size == 50 and mode.nms_iou == 0.3 for _, mode in plan.values())
+    with pytest.raises(KeyError):
+        row_modes({"rows": {"baseline": "a"}})
+
+
+def test_to_image_frame_scales_back_converts_and_clips():
+    dets = Detections(torch.tensor([[10.0, 20.0, 50.0, 40.0], [0.0, 0.0, 400.0, 300.0]]), torch.ones(2), torch.ones(2))
+    meta = {"scale_factors": [(0.5, 0.5), (2.0, 2.0)], "ori_size": (100, 150)}
+    boxes = to_image_frame(dets, meta, primary=1)
+    # continuous [5, 10, 25, 20) at scale 1 -> inclusive [5, 10, 24, 19]; the second box clips to the image
+    assert boxes.tolist() == [[5, 10, 24, 19], [0, 0, 149, 99]]
+
+
+def test_floor_scores_whole_images_by_training_frequency(tmp_path):
+    art = Artifacts(tmp_path / "w", tmp_path / "s")
+    syn = SynsetTable(("n2", "n1"), ("two", "one"))
+    images = pd.DataFrame({"image_id": ["a", "b", "c", "d"], "index": [1, 2, 3, 4], "width": [10, 20, 30, 40],
+                           "height": [5, 6, 7, 8]})
+    boxes = pd.DataFrame({"image_id": ["a", "a", "b"], "wnid": ["n1", "n1", "n2"], "x1": 0.0, "y1": 0.0,
+                          "x2": 1.0, "y2": 1.0})
+    art.write_records("det", "train", images, boxes)
+    art.write_records("det", "val2", images.head(2), boxes.head(0))
+    freq = class_frequencies(art, ["train"], syn)
+    assert freq == {1: 0.25, 2: 0.25}   # devkit ids: n2 is 1, n1 is 2; each class on 1 of 4 images
+    floor = floor_detections(art, "val2", freq)
+    assert len(floor) == 4 and floor[floor.image_id == "b"][["x2", "y2"]].values.tolist() == [[19, 5], [19, 5]]
