@@ -55,11 +55,10 @@ def topological_order(stages: dict[str, Stage]) -> list[str]:
         sorter.prepare()
     except CycleError as exc:
         raise ValueError(f"stages require each other in a circle: {exc.args[1]}") from None
-    order, rank = [], {name: i for i, name in enumerate(stages)}
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=rank.__getitem__)
-        order.extend(ready)
-        sorter.done(*ready)
+    order: list[str] = []
+    while len(order) < len(stages):  # the first stage (in the given order) whose inputs are all placed
+        name = next(n for n, st in stages.items() if n not in order and all(r in order for r in st.requires))
+        order.append(name)
     return order
 
 

@@ -24,7 +24,7 @@ import torch
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMOKE = "configs/mini/smoke.py"
-STAGES = ("data", "cls", "rpn", "rcnn", "loc", "eval")
+STAGES = ("data", "cls", "rpn", "rcnn", "loc", "det", "eval")
 
 
 def start(work: Path, subs: Path, root: Path) -> subprocess.Popen:
@@ -96,5 +96,6 @@ def test_killed_three_times_ends_where_an_uninterrupted_run_ends(smoke_run, tmp_
     for row, values in ref["loc"]["rows"].items():
         for key in ("gt_class_error", "top1_error", "top5_error"):
             assert got["loc"]["rows"][row][key] == values[key], (row, key)
-    for name in ("loc_val.txt", "loc_val.csv", "loc_test.txt", "loc_test.csv"):
+    assert {k: v["mAP"] for k, v in got["det"]["rows"].items()} == {k: v["mAP"] for k, v in ref["det"]["rows"].items()}
+    for name in ("loc_val.txt", "loc_val.csv", "loc_test.txt", "loc_test.csv", "det_val2.txt", "det_test.txt"):
         assert (subs / name).read_bytes() == (smoke_run["subs"] / name).read_bytes(), name

@@ -157,8 +157,11 @@ def test_the_package_stages_declare_what_they_read(tmp_path):
     """The real stages: order from `requires`, and a change of eval.seed (read by the baselines of
     `loc`) reruns `loc` and `eval` but nothing upstream."""
     cfg = Config.fromfile("configs/mini/smoke.py")
-    pipe = pl.Pipeline(cfg, tmp_path, tmp_path / "w", list(reversed(default_stages())))
-    assert pipe.order == ["data", "cls", "rpn", "rcnn", "loc", "eval"]
+    shuffled = pl.Pipeline(cfg, tmp_path, tmp_path / "w", list(reversed(default_stages())))
+    for name, stage in shuffled.stages.items():
+        assert all(shuffled.order.index(r) < shuffled.order.index(name) for r in stage.requires)
+    pipe = pl.Pipeline(cfg, tmp_path, tmp_path / "w", default_stages())
+    assert pipe.order == ["data", "cls", "rpn", "rcnn", "loc", "det", "eval"]
     before = {name: pipe.fingerprint(name)["config"] for name in pipe.order}
     cfg.eval.seed = 1
     after = {name: pipe.fingerprint(name)["config"] for name in pipe.order}

@@ -9,7 +9,7 @@ import pytest
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMOKE = "configs/mini/smoke.py"
-STAGES = ("data", "cls", "rpn", "rcnn", "loc", "eval")
+STAGES = ("data", "cls", "rpn", "rcnn", "loc", "det", "eval")
 
 
 def test_smoke_pipeline_end_to_end_then_skips(smoke_run, pipeline_tool):
@@ -33,6 +33,15 @@ def test_smoke_pipeline_end_to_end_then_skips(smoke_run, pipeline_tool):
     assert metrics["submissions"]["val"]["file"] == str(subs / "loc_val.txt")
     assert metrics["submissions"]["val"]["top5_error"] == metrics["loc"]["top5_error"]
     assert metrics["submissions"]["val_kaggle"]["top5_error"] == metrics["loc"]["top5_error"]
+    # detection: every Table 9 row, each the score of its val2 file; the detector clearly beats the floor
+    det = metrics["det"]
+    assert list(det["rows"]) == ["floor_whole_image", "baseline", "refine", "refine_context",
+                                 "refine_context_multiscale", "ensemble"]
+    assert det["split"] == "val2" and det["mAP"] == max(r["mAP"] for r in det["rows"].values())
+    assert det["mAP"] >= det["rows"]["floor_whole_image"]["mAP"] + 0.08
+    assert det["submission_val2_mAP"] == det["mAP"]
+    n_det_test = len(pd.read_parquet(work / "data/det_test_images.parquet"))
+    assert {int(line.split()[0]) for line in Path(det["files"]["test"]).read_text().splitlines()} <= set(range(1, n_det_test + 1))
     n_test = len((root / "ILSVRC/ImageSets/CLS-LOC/test.txt").read_text().splitlines())
     assert len((subs / "loc_test.txt").read_text().splitlines()) == n_test
     for stage in STAGES:
@@ -48,11 +57,13 @@ def test_seed_of_the_baselines_reruns_loc_only(smoke_run, pipeline_tool, tmp_pat
     work = tmp_path / "work"
     shutil.copytree(smoke_run["work"], work)
     before = {s: json.loads((work / s / "manifest.json").read_text())["run_id"] for s in STAGES}
-    res = pipeline_tool("--config", SMOKE, "--work-dir", work, "--submission-dir", tmp_path / "subs",
+    # the same submission folder (it is part of the fingerprint of the stages that write there); the
+    # best row's files do not depend on the baselines' seed, so they are rewritten identical
+    res = pipeline_tool("--config", SMOKE, "--work-dir", work, "--submission-dir", smoke_run["subs"],
                         "--cfg-options", f"data.root={smoke_run['root']}", "eval.seed=1")
     assert res.returncode == 0, res.stderr[-3000:]
     after = {s: json.loads((work / s / "manifest.json").read_text())["run_id"] for s in STAGES}
-    assert [s for s in STAGES if before[s] != after[s]] == ["loc", "eval"]
+    assert [s for s in STAGES if before[s] != after[s]] == ["loc", "eval"]   # not det, not upstream
 
 
 def test_default_submission_folder_is_in_the_repository(smoke_run, pipeline_tool, tmp_path):

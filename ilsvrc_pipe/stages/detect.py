@@ -26,7 +26,7 @@ from tqdm import tqdm
 from ..data.det_train import DetTestDataset
 from ..evaluation.det import evaluate_det
 from ..io_utils import read_table, write_table_atomic
-from ..models.detection.inference import MemberView, TestMode, detect
+from ..models.detection.inference import MemberView, DetectionMode, detect
 from ..ops.box_coder import continuous_to_inclusive
 from ..plots import contact_sheet, plot_pr_curves, plot_table9
 from ..specs import det_model_cfg, det_train_spec, load_weights
@@ -41,7 +41,7 @@ DETECTION_COLUMNS = ["image_id", "index", "class_id", "score", "x1", "y1", "x2",
 PAPER = {"val2": {"single": 60.5, "ensemble": 63.6}, "test": {"single": 58.8, "ensemble": 62.1}}
 
 
-def row_modes(section: dict) -> dict[str, tuple[list[str], TestMode]]:
+def row_modes(section: dict) -> dict[str, tuple[list[str], DetectionMode]]:
     """Per learned row: the detectors it uses (config ``det.rows``) and its test mode."""
     test = section.get("test", {})
     common = dict(nms_iou=float(test.get("nms_iou", 0.3)), vote_iou=float(test.get("vote_iou", 0.5)),
@@ -52,7 +52,7 @@ def row_modes(section: dict) -> dict[str, tuple[list[str], TestMode]]:
     out = {}
     for row in LEARNED:
         members = section["rows"][row]
-        out[row] = ([members] if isinstance(members, str) else list(members), TestMode(**flags[row], **common))
+        out[row] = ([members] if isinstance(members, str) else list(members), DetectionMode(**flags[row], **common))
     return out
 
 

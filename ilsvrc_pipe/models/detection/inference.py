@@ -23,7 +23,7 @@ from .c4 import C4FasterRCNN, pad_batch
 
 
 @dataclass(frozen=True)
-class TestMode:
+class DetectionMode:
     """What a Table 9 row does at test time."""
 
     refine: bool = False          # box refinement: second pass on regressed boxes, union, NMS, voting
@@ -68,7 +68,7 @@ class MemberView:
         base = float(self.pyramid[self.primary].shape[-2])
         return self._pyramid_feats, [float(im.shape[-2]) / base for im in self.pyramid]
 
-    def outputs(self, rois: Tensor, mode: "TestMode") -> tuple[Tensor, Tensor]:
+    def outputs(self, rois: Tensor, mode: "DetectionMode") -> tuple[Tensor, Tensor]:
         """Softmax scores ``(R, C+1)`` and decoded, clipped boxes ``(R, C+1, 4)`` of ``rois``."""
         pooled = None
         if mode.multiscale and len(self.pyramid) > 1:
@@ -95,7 +95,7 @@ def regressed_boxes(scores: Tensor, boxes: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def detect(views: Sequence[MemberView], mode: TestMode) -> Detections:
+def detect(views: Sequence[MemberView], mode: DetectionMode) -> Detections:
     """Detections of one image by one detector or an ensemble (one view per member)."""
     rois = union_of_proposals([v.proposals() for v in views]) if len(views) > 1 else views[0].proposals()
 

@@ -1,8 +1,9 @@
 """Test-time modes of the C4 detector: every row's path runs and keeps its promises."""
+import pytest
 import torch
 
 from ilsvrc_pipe.models.detection.c4 import C4FasterRCNN
-from ilsvrc_pipe.models.detection.inference import (MemberView, TestMode, detect, per_class_predictions,
+from ilsvrc_pipe.models.detection.inference import (MemberView, DetectionMode, detect, per_class_predictions,
                                                      regressed_boxes)
 
 
@@ -21,7 +22,7 @@ def test_per_class_predictions_and_regressed_boxes():
     scores = torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.1, 0.4]])
     boxes = torch.arange(24, dtype=torch.float32).view(2, 3, 4)
     b, s, lab = per_class_predictions(scores, boxes, threshold=0.15)
-    assert lab.tolist() == [1, 2, 2] and s.tolist() == [0.7, 0.2, 0.4]
+    assert lab.tolist() == [1, 2, 2] and s.tolist() == pytest.approx([0.7, 0.2, 0.4])
     assert b[0].tolist() == [4, 5, 6, 7]
     assert regressed_boxes(scores, boxes).tolist() == [[4, 5, 6, 7], [20, 21, 22, 23]]   # best object class
 
@@ -29,9 +30,9 @@ def test_per_class_predictions_and_regressed_boxes():
 def test_every_mode_gives_sorted_detections_inside_the_image():
     a, b = tiny(0), tiny(1, context=True)
     views = [MemberView(a, pyramid(), 1), MemberView(b, pyramid(), 1)]
-    for members, mode in [([views[0]], TestMode()), ([views[0]], TestMode(refine=True)),
-                          ([views[1]], TestMode(refine=True, multiscale=True, target_size=24)),
-                          (views, TestMode(refine=True, multiscale=True, target_size=24))]:
+    for members, mode in [([views[0]], DetectionMode()), ([views[0]], DetectionMode(refine=True)),
+                          ([views[1]], DetectionMode(refine=True, multiscale=True, target_size=24)),
+                          (views, DetectionMode(refine=True, multiscale=True, target_size=24))]:
         dets = detect(members, mode)
         assert dets.boxes.shape == (len(dets.scores), 4) and len(dets.scores) <= mode.max_per_image
         assert ((dets.labels >= 1) & (dets.labels <= 3)).all()
@@ -42,14 +43,14 @@ def test_every_mode_gives_sorted_detections_inside_the_image():
 
 def test_ensemble_of_one_member_twice_equals_the_member():
     a = tiny(0)
-    one = detect([MemberView(a, pyramid(), 1)], TestMode(refine=True))
-    two = detect([MemberView(a, pyramid(), 1), MemberView(a, pyramid(), 1)], TestMode(refine=True))
+    one = detect([MemberView(a, pyramid(), 1)], DetectionMode(refine=True))
+    two = detect([MemberView(a, pyramid(), 1), MemberView(a, pyramid(), 1)], DetectionMode(refine=True))
     torch.testing.assert_close(one.scores, two.scores)
     torch.testing.assert_close(one.boxes, two.boxes)
 
 
 def test_multiscale_uses_the_pyramid():
     a = tiny(0)
-    single = detect([MemberView(a, pyramid(), 1)], TestMode(refine=False))
-    multi = detect([MemberView(a, pyramid(), 1)], TestMode(refine=False, multiscale=True, target_size=24))
+    single = detect([MemberView(a, pyramid(), 1)], DetectionMode(refine=False))
+    multi = detect([MemberView(a, pyramid(), 1)], DetectionMode(refine=False, multiscale=True, target_size=24))
     assert not (len(single.scores) == len(multi.scores) and torch.equal(single.scores, multi.scores))
