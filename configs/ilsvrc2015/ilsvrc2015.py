@@ -72,3 +72,38 @@ rcnn = dict(
     test=dict(top_k=200, batch_size=256),   # "the R-CNN updates the score and box position of each of the 200 proposals"
     log_interval=100,
 )
+
+det = dict(
+    # Appendix A/B: "We use Faster R-CNN ... ResNet-101" in the C4 layout; RPN and Fast R-CNN trained
+    # jointly here (approximate joint training, as torchvision/detectron2 do) rather than in the
+    # 4-step alternating training of the Faster R-CNN paper: one training per detector instead of four.
+    models=[
+        dict(name='det_r101', init_from='resnet101'),                                   # baseline
+        dict(name='det_r101_context', init_from='resnet101', context=True, seed=1),     # "global context"
+        dict(name='det_r101_context_b', init_from='resnet101', context=True, seed=2),
+    ],
+    model=dict(
+        anchor_sizes=(64, 128, 256, 512), anchor_ratios=(0.5, 1.0, 2.0),
+        rpn_pre_nms_top_n=dict(training=12000, testing=6000),
+        rpn_post_nms_top_n=dict(training=2000, testing=300),   # "300 proposals per image"
+        rpn_batch_size=256, roi_batch_size=128,
+        roi_pool='roi_pool', roi_output_size=14,   # "RoI pooling ... before conv5": 14x14 -> conv5 -> 7x7
+        frozen_stages=1,                           # BN frozen everywhere ("fixed ... statistics")
+    ),
+    train=dict(
+        splits=('train', 'val1'),     # "trained on the 200-category training set and val1 (following [8])"
+        scales=(600,), max_size=1000, # "the shorter side is 600"
+        batch_size=2,                 # per GPU: image-centric mini-batches, 8 GPUs x 2 images
+        lr=0.02, milestones=(8,), max_epochs=10, num_workers=8, cache_images=False),
+    test=dict(
+        scale=600, max_size=1000,
+        pyramid=(200, 400, 600, 800, 1000),   # "multi-scale ... s in {200, 400, 600, 800, 1000}" (Fast R-CNN step only)
+        target_size=224,              # two adjacent scales chosen around the 224x224 training RoI size
+        nms_iou=0.3,                  # "non-maximum suppression (NMS) with an IoU threshold of 0.3"
+        vote_iou=0.5,                 # box voting over boxes with IoU >= 0.5
+        max_per_image=100),
+    rows=dict(baseline='det_r101', refine='det_r101', refine_context='det_r101_context',
+              refine_context_multiscale='det_r101_context',
+              ensemble=['det_r101', 'det_r101_context', 'det_r101_context_b']),   # "an ensemble of 3 models"
+    log_interval=100,
+)

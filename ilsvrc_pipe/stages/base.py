@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
 from mmengine.config import Config
 from mmengine.registry import Registry
 
@@ -84,6 +85,16 @@ class StageContext:
     def section(self) -> dict:
         """This stage's own config section."""
         return dict(self.cfg.get(self.stage, {}) or {})
+
+    def train(self, model: str, spec: dict, seed: int) -> Path:
+        """Train one model of this stage through mmengine's Runner (resuming an interrupted training)
+        unless its final weights exist; returns them. The thread count is the section's ``num_threads``."""
+        from ..training import train_to_final
+
+        torch.set_num_threads(int(self.section.get("num_threads", torch.get_num_threads())))
+        return train_to_final(spec, self.artifacts.train_dir(self.stage, model),
+                              self.artifacts.final_weights(self.stage, model), seed=seed,
+                              log_interval=int(self.section.get("log_interval", 10)), logger=self.logger)
 
 
 class Stage:

@@ -19,7 +19,6 @@ from ..io_utils import write_table_atomic
 from ..models.test_modes import average_probs, predict_center_crop, predict_dense, predict_ten_crop
 from ..specs import load_weights, member_model_cfg, member_train_spec
 from ..tables import top5_table
-from ..training import train_to_final
 from .base import Stage, StageContext, register_stage
 
 MODES = ("center", "ten_crop", "dense")
@@ -85,13 +84,10 @@ class ClassifyStage(Stage):
         members = section["models"]
         if len({m["name"] for m in members}) != len(members):
             raise ValueError("cls.models: member names must be unique")
-        torch.set_num_threads(int(section.get("num_threads", torch.get_num_threads())))
         models = {}
         for m in members:
             spec = member_train_spec(m, section["train"], art, len(classes))
-            final = train_to_final(spec, art.train_dir("cls", m["name"]), art.final_weights("cls", m["name"]),
-                                   seed=int(m.get("seed", 0)), log_interval=int(section.get("log_interval", 10)),
-                                   logger=ctx.logger)
+            final = ctx.train(m["name"], spec, seed=int(m.get("seed", 0)))
             models[m["name"]] = load_weights(member_model_cfg(m, len(classes)), final)
         ens_mode = section.get("ensemble_mode", "dense")
         has_gt = art.ground_truth("loc", "val").is_file()

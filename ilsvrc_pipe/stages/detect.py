@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm import tqdm
 
 from ..data.det_train import DetTestDataset
@@ -31,7 +30,6 @@ from ..ops.box_coder import continuous_to_inclusive
 from ..plots import contact_sheet, plot_pr_curves, plot_table9
 from ..specs import det_model_cfg, det_train_spec, load_weights
 from ..submission.det_file import read_det_file, write_det_file
-from ..training import train_to_final
 from .base import Stage, StageContext, register_stage
 
 ROWS = ("floor_whole_image", "baseline", "refine", "refine_context", "refine_context_multiscale", "ensemble")
@@ -134,7 +132,6 @@ class DetectStage(Stage):
             raise FileNotFoundError(f"{art.ground_truth('det', 'val2')} is missing: DET needs the val2 list "
                                     "(ImageSets/DET/val2.txt or det_lists/val2.txt) and the val XMLs")
         synsets = classes["det"]
-        torch.set_num_threads(int(section.get("num_threads", torch.get_num_threads())))
         models = self.train_models(ctx, synsets)
         plan = row_modes(section)
         gt = art.read_det_ground_truth("val2")
@@ -167,8 +164,7 @@ class DetectStage(Stage):
             cfg = det_model_cfg(member, section, cls_members, len(synsets), init)
             spec = det_train_spec(cfg, {**section["train"], **member.get("train", {})}, art,
                                   list(synsets.sorted_wnids), seed)
-            final = train_to_final(spec, art.train_dir("det", name), art.final_weights("det", name), seed=seed,
-                                   log_interval=int(section.get("log_interval", 10)), logger=ctx.logger)
+            final = ctx.train(name, spec, seed=seed)
             models[name] = load_weights(det_model_cfg(member, section, cls_members, len(synsets)), final)
         return models
 

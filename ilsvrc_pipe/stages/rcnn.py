@@ -17,7 +17,6 @@ from ..io_utils import read_table, write_table_atomic
 from ..models.rcnn import refine_proposals
 from ..specs import load_weights, rcnn_model_cfg, rcnn_train_spec
 from ..tables import box_table
-from ..training import train_to_final
 from .base import Stage, StageContext, register_stage
 
 
@@ -92,7 +91,6 @@ class RCNNStage(Stage):
         section, art = ctx.section, ctx.artifacts
         num_classes = len(art.read_classes()["clsloc"])
         cls_members = {m["name"]: m for m in ctx.cfg.cls.models}
-        torch.set_num_threads(int(section.get("num_threads", torch.get_num_threads())))
         members, models = section["models"], {}
         for member in members:
             name, seed = member["name"], int(member.get("seed", 0))
@@ -104,8 +102,7 @@ class RCNNStage(Stage):
             init = art.final_weights("cls", member["init_from"])
             spec = rcnn_train_spec(rcnn_model_cfg(member, section, cls_members, num_classes, init), train, regions,
                                    art, num_classes, seed)
-            final = train_to_final(spec, art.train_dir("rcnn", name), art.final_weights("rcnn", name), seed=seed,
-                                   log_interval=int(section.get("log_interval", 10)), logger=ctx.logger)
+            final = ctx.train(name, spec, seed=seed)
             models[name] = load_weights(rcnn_model_cfg(member, section, cls_members, num_classes), final)
         for split in ("val", "test"):
             if art.proposals(members[0]["rpn"], "dense", split).is_file():

@@ -7,7 +7,6 @@ train (dense; the ground-truth class: the R-CNN's training data).
 """
 from __future__ import annotations
 
-import torch
 from tqdm import tqdm
 
 from ..data.transforms import load_normalized
@@ -15,7 +14,6 @@ from ..io_utils import write_table_atomic
 from ..models.per_class_rpn import propose_center_crop, propose_dense
 from ..specs import load_weights, rpn_model_cfg, rpn_train_spec
 from ..tables import box_table, requested_classes
-from ..training import train_to_final
 from .base import Stage, StageContext, register_stage
 
 
@@ -62,15 +60,13 @@ class RPNStage(Stage):
         section, art = ctx.section, ctx.artifacts
         num_classes = len(art.read_classes()["clsloc"])
         cls_members = {m["name"]: m for m in ctx.cfg.cls.models}
-        torch.set_num_threads(int(section.get("num_threads", torch.get_num_threads())))
         figures = {}
         for member in section["models"]:
             name, seed = member["name"], int(member.get("seed", 0))
             init = art.final_weights("cls", member["init_from"])
             spec = rpn_train_spec(rpn_model_cfg(member, section, cls_members, num_classes, init),
                                   {**section["train"], **member.get("train", {})}, art, seed)
-            final = train_to_final(spec, art.train_dir("rpn", name), art.final_weights("rpn", name), seed=seed,
-                                   log_interval=int(section.get("log_interval", 10)), logger=ctx.logger)
+            final = ctx.train(name, spec, seed=seed)
             model = load_weights(rpn_model_cfg(member, section, cls_members, num_classes), final)
             write_proposals(ctx, model, name, "val", ("center", "dense"))
             write_proposals(ctx, model, name, "train", ("dense",))

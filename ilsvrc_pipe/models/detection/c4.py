@@ -165,7 +165,7 @@ class C4FasterRCNN(BaseModel):
 
     def decode(self, deltas: Tensor, rois: list[Tensor], sizes: list[tuple[int, int]]) -> Tensor:
         """``(R, C+1, 4)`` boxes from deltas, clipped to each RoI's image."""
-        boxes = self.roi_heads.box_coder.decode(deltas, rois).view(deltas.shape[0], -1, 4)
+        boxes = self.roi_heads.box_coder.decode(deltas, rois).reshape(deltas.shape[0], deltas.shape[1] // 4, 4)
         out, start = [], 0
         for r, (h, w) in zip(rois, sizes):
             b = boxes[start:start + r.shape[0]]

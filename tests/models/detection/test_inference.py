@@ -54,3 +54,12 @@ def test_multiscale_uses_the_pyramid():
     single = detect([MemberView(a, pyramid(), 1)], DetectionMode(refine=False))
     multi = detect([MemberView(a, pyramid(), 1)], DetectionMode(refine=False, multiscale=True, target_size=24))
     assert not (len(single.scores) == len(multi.scores) and torch.equal(single.scores, multi.scores))
+
+
+def test_an_image_without_proposals_gives_no_detections():
+    a = tiny(0)
+    view = MemberView(a, pyramid(), 1)
+    view._proposals = torch.zeros(0, 4)
+    for mode in (DetectionMode(), DetectionMode(refine=True, multiscale=True, target_size=24)):
+        dets = detect([view], mode)
+        assert dets.boxes.shape == (0, 4) and dets.scores.numel() == 0
