@@ -319,8 +319,8 @@ class RoICropDataset(SeededDataset):
 
 @FUNCTIONS.register_module()
 def rcnn_collate(batch: Sequence[dict]) -> dict:
-    """Stack crops, labels and regression targets."""
-    return {"inputs": torch.stack([b["inputs"] for b in batch]),
+    """Stack crops (channels_last, the layout of the weights), labels and regression targets."""
+    return {"inputs": torch.stack([b["inputs"] for b in batch]).contiguous(memory_format=torch.channels_last),
             "data_samples": {
                 "labels": torch.tensor([b["data_samples"]["label"] for b in batch]),
                 "deltas": torch.stack([b["data_samples"]["deltas"] for b in batch])}}
