@@ -118,3 +118,17 @@ def test_missing_user_root_is_an_error(pipeline_tool, tmp_path):
     res = pipeline_tool("--config", SMOKE, "--work-dir", tmp_path / "w", "--data-root", tmp_path / "nope",
                         "--stage", "data")
     assert res.returncode != 0 and "does not exist" in res.stderr
+
+
+def test_eval_refuses_a_row_file_that_scores_otherwise(smoke_run, pipeline_tool, tmp_path):
+    """eval's numbers are the files' numbers: a Table 13 row file edited after `loc` is caught."""
+    work = tmp_path / "work"
+    shutil.copytree(smoke_run["work"], work)
+    row_file = Path(json.loads((work / "loc/metrics.json").read_text())["rows"]["rpn_dense"]["files"]["top5"])
+    row_file = work / "loc" / "files" / row_file.name
+    lines = row_file.read_text().splitlines()
+    lines = [" ".join(["0", "0", "0", "1", "1"] * (len(line.split()) // 5)) for line in lines]   # boxes that hit nothing
+    row_file.write_text("\n".join(lines) + "\n")
+    res = pipeline_tool("--config", SMOKE, "--work-dir", work, "--submission-dir", smoke_run["subs"], "--stage", "eval",
+                        "--force", "--cfg-options", f"data.root={smoke_run['root']}")
+    assert res.returncode != 0 and "score otherwise" in res.stderr

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..data.errors import DataFormatError
 from ..evaluation.det import evaluate_det
 from ..evaluation.loc import evaluate_loc_file
 from ..submission.det_file import read_det_file
@@ -20,6 +21,17 @@ from ..io_utils import write_table_atomic, write_text_atomic
 from .base import Stage, StageContext, register_stage
 
 ROW_COLUMNS = ("gt_class_error", "top1_error", "top5_error")
+
+
+SUBMISSION_FILES = {"val": "loc_val.txt", "val_kaggle": "loc_val.csv"}
+
+
+def row_files(art, row: str) -> dict:
+    """The devkit files of a Table 13 row (a baseline's or a localizer's), as the artifact map names them."""
+    if row.startswith("baseline_"):
+        kind = row[len("baseline_"):]
+        return {"top5": str(art.baseline_file(kind, "prior_top5")), "gt_class": str(art.baseline_file(kind, "gt_class"))}
+    return {"top5": str(art.loc_row_file(row)), "gt_class": str(art.loc_row_file(row, gt_class=True))}
 
 
 def score_row_files(files: dict, gt, synsets) -> dict:
@@ -38,12 +50,13 @@ def rescore_det(art, det: dict) -> dict:
     gt = art.read_det_ground_truth("val2")
     rows = {}
     for name, row in det["rows"].items():
-        res = evaluate_det(read_det_file(row["file"]), gt)
+        path = art.det_row_file(name, "val2")
+        res = evaluate_det(read_det_file(path), gt)
         if abs(res["mAP"] - row["mAP"]) > 1e-12:
-            raise ValueError(f"{row['file']} scores mAP {res['mAP']:.6f}, not the {row['mAP']:.6f} that "
-                             f"{art.metrics('det')} reports: rerun with --stage det --force")
-        rows[name] = {**row, "mAP": res["mAP"], "ap": {int(c): float(v) for c, v in res["ap"].items()}}
-    submitted = evaluate_det(read_det_file(det["files"]["val2"]), gt)
+            raise DataFormatError(f"{path} scores mAP {res['mAP']:.6f}, not the {row['mAP']:.6f} that "
+                                  f"{art.metrics('det')} reports: rerun with --stage det --force")
+        rows[name] = {**row, "file": str(path), "mAP": res["mAP"], "ap": {int(c): float(v) for c, v in res["ap"].items()}}
+    submitted = evaluate_det(read_det_file(art.submission("det_val2.txt")), gt)
     return {**det, "rows": rows, "submission_val2_mAP": submitted["mAP"]}
 
 
@@ -103,12 +116,12 @@ class EvaluateStage(Stage):
         synsets = art.read_classes()["clsloc"]
         gt = art.read_loc_ground_truth("val")
         loc = art.read_metrics("loc")
-        rows = {name: score_row_files(row["files"], gt, synsets) for name, row in loc["rows"].items()}
+        rows = {name: score_row_files(row_files(art, name), gt, synsets) for name in loc["rows"]}
         differ = [k for k in rows if any(abs(rows[k][c] - loc["rows"][k][c]) > 1e-12 for c in ROW_COLUMNS)]
         if differ:
-            raise ValueError(f"the files of rows {differ} score otherwise than the loc stage reported: "
+            raise DataFormatError(f"the files of rows {differ} score otherwise than the loc stage reported: "
                              f"{art.metrics('loc')} is stale; rerun with --stage loc --force")
-        submissions = {k: score_submission(v, gt, synsets) for k, v in loc["submissions"].items()
+        submissions = {k: score_submission(str(art.submission(SUBMISSION_FILES[k])), gt, synsets) for k in loc["submissions"]
                        if k in ("val", "val_kaggle")}
         best = loc["best_row"]
         metrics: dict = {"n_classes": len(synsets), "cls": art.read_metrics("cls"),
