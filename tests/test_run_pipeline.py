@@ -132,3 +132,8 @@ def test_eval_refuses_a_row_file_that_scores_otherwise(smoke_run, pipeline_tool,
     res = pipeline_tool("--config", SMOKE, "--work-dir", work, "--submission-dir", smoke_run["subs"], "--stage", "eval",
                         "--force", "--cfg-options", f"data.root={smoke_run['root']}")
     assert res.returncode != 0 and "score otherwise" in res.stderr
+
+
+def test_an_empty_stage_list_is_an_error(pipeline_tool, tmp_path):
+    res = pipeline_tool("--config", SMOKE, "--work-dir", tmp_path / "w", "--stage", "")
+    assert res.returncode == 2 and "names no stage" in res.stderr and "Traceback" not in res.stderr

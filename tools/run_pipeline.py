@@ -41,6 +41,8 @@ def parse_args(argv=None):
     p.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys, e.g. eval.seed=1")
     args = p.parse_args(argv)
     targets = stages if args.stage == "all" else [s.strip() for s in args.stage.split(",") if s.strip()]
+    if not targets:
+        p.error(f"--stage {args.stage!r} names no stage; choose 'all' or from {stages}")
     unknown = [t for t in targets if t not in stages]
     if unknown:
         p.error(f"unknown stage(s) {unknown}; choose 'all' or from {stages}")
