@@ -1,4 +1,5 @@
-"""Figures of the reports: precision-recall curves per class and contact sheets of detections.
+"""Figures of the reports: LOC error bars and IoU histogram, Table 9, precision-recall curves per
+class, contact sheets of detections.
 
 matplotlib (Agg) for charts, Pillow for drawing boxes on images; files are written atomically.
 """
@@ -6,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -21,6 +21,40 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig, path: str | os.PathLike, dpi: int = 90) -> None:
+    """Write a figure as PNG atomically and release it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    _pyplot().close(fig)
+
+
+def plot_iou_histogram(ious: np.ndarray, path: str | os.PathLike, title: str) -> None:
+    """Histogram of the IoU of each right-class LOC guess with the ground truth (0.5 marked)."""
+    fig, ax = _pyplot().subplots(figsize=(6, 3.5))
+    ax.hist(ious, bins=np.linspace(0, 1, 21), color="tab:blue", edgecolor="white")
+    ax.axvline(0.5, color="tab:red", linestyle="--", label="IoU 0.5")
+    ax.set_xlabel("IoU of the right-class guess with the ground truth")
+    ax.set_ylabel("images")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, path, dpi=100)
+
+
+def plot_loc_errors(table, path: str | os.PathLike) -> None:
+    """Horizontal bars of each Table 13 row's errors (a pandas table, one row per Table 13 row)."""
+    _pyplot()
+    cols = [c for c in ("gt_class_error", "top1_error", "top5_error") if c in table]
+    ax = table[cols].plot.barh(figsize=(7, 0.5 + 0.45 * len(table) * len(cols) / 2))
+    ax.set_xlabel("error (official scorer)")
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+    fig = ax.get_figure()
+    fig.tight_layout()
+    _save(fig, path, dpi=100)
 
 
 def plot_pr_curves(curves: dict, titles: dict, path: str | os.PathLike, suptitle: str = "") -> None:
@@ -44,9 +78,7 @@ def plot_pr_curves(curves: dict, titles: dict, path: str | os.PathLike, suptitle
     fig.supxlabel("recall")
     fig.supylabel("precision")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def contact_sheet(items: Sequence[dict], path: str | os.PathLike, cell: int = 220, cols: int = 4) -> None:
@@ -75,20 +107,14 @@ def contact_sheet(items: Sequence[dict], path: str | os.PathLike, cell: int = 22
         sheet.save(tmp, format="PNG")
 
 
-def plot_table9(rows: dict, path: str | Path, paper: dict | None = None) -> None:
-    """Bar chart of the Table 9 rows' mAP (and the paper's figures beside them when given)."""
-    plt = _pyplot()
+def plot_table9(rows: dict, path: str | os.PathLike) -> None:
+    """Bar chart of the Table 9 rows' mAP."""
     names = list(rows)
-    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.45 * len(names)))
-    ax.barh(names, [rows[n] for n in names], color="tab:blue", label="this run (val2)")
-    if paper:
-        ax.barh(names, [paper.get(n, 0) for n in names], color="none", edgecolor="tab:orange", label="paper")
-        ax.legend(loc="lower right")
+    fig, ax = _pyplot().subplots(figsize=(7, 0.6 + 0.45 * len(names)))
+    ax.barh(names, [rows[n] for n in names], color="tab:blue")
     ax.set_xlim(0, 1)
     ax.set_xlabel("mAP (official DET rules)")
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
+    _save(fig, path)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import Artifacts
+from .io_utils import read_table
 
 BOX_TABLE_COLUMNS = ["image_id", "wnid", "rank", "score", "x1", "y1", "x2", "y2"]
 
@@ -50,8 +51,6 @@ def classifier_names(artifacts: Artifacts) -> list[str]:
 
 def member_top5(artifacts: Artifacts, member: str, split: str) -> pd.DataFrame:
     """Top-5 table of one classifier (dense mode) or of the ensemble (``member='ensemble'``)."""
-    from .io_utils import read_table
-
     if member == "ensemble":
         return read_table(artifacts.top5(split))
     return top5_table(artifacts.read_scores(artifacts.cls_scores(member, "dense", split)))

@@ -133,7 +133,10 @@ def test_missing_requirement_and_cycles_are_errors(tmp_path):
     class Lonely(Stage):
         name, requires = "x", ("y",)
 
-    class Y(Stage):
+        def run(self, ctx):
+            return {}
+
+    class Y(Lonely):
         name, requires = "y", ("x",)
 
     with pytest.raises(ValueError, match="requires"):

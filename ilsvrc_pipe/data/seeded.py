@@ -11,6 +11,7 @@ built on :class:`SeededDataset` seeds torch's generator from the key around ``ge
 """
 from __future__ import annotations
 
+import abc
 import contextlib
 from typing import Iterator, NamedTuple
 
@@ -64,7 +65,7 @@ def seeded_generators(seed: int) -> Iterator[None]:
             np.random.set_state(numpy_state)
 
 
-class SeededDataset(torch.utils.data.Dataset):
+class SeededDataset(torch.utils.data.Dataset, metaclass=abc.ABCMeta):
     """A dataset whose ``get(index)`` draws from torch's or numpy's global generator: keyed access
     makes it reproducible.
 
@@ -72,8 +73,9 @@ class SeededDataset(torch.utils.data.Dataset):
     them with the key's seed first and restores them afterwards, leaving the caller's draws untouched.
     """
 
+    @abc.abstractmethod
     def get(self, index: int) -> dict:
-        raise NotImplementedError
+        """Item ``index``; may draw from torch's and numpy's global generators."""
 
     def __getitem__(self, key) -> dict:
         if isinstance(key, SampleKey):

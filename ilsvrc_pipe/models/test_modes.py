@@ -43,14 +43,17 @@ def _resized_batch(images: Images, scale: int) -> Tensor:
     return [resize_shorter(im, scale) for im in images]
 
 
+def _crop_batch(resized: Images, crop_fn: Callable[[Tensor], Tensor]) -> Tensor:
+    """``crop_fn`` of a ``(B, 3, H, W)`` batch, or of each image of a list (batched one by one)."""
+    if isinstance(resized, Tensor):
+        return crop_fn(resized)
+    return torch.cat([crop_fn(im.unsqueeze(0)) for im in resized])
+
+
 def predict_center_crop(model: nn.Module, images: Images, scale: int = 256,
                         crop: int = 224) -> Tensor:
     """Shorter side to ``scale``, centre ``crop``, softmax: the paper's single-crop error."""
-    resized = _resized_batch(images, scale)
-    if isinstance(resized, Tensor):
-        batch = center_crop(resized, crop)
-    else:
-        batch = torch.stack([center_crop(im, crop) for im in resized])
+    batch = _crop_batch(_resized_batch(images, scale), lambda x: center_crop(x, crop))
     with eval_mode(model):
         return model.logits(batch).softmax(dim=1)
 
@@ -58,11 +61,7 @@ def predict_center_crop(model: nn.Module, images: Images, scale: int = 256,
 def predict_ten_crop(model: nn.Module, images: Images, scale: int = 256,
                      crop: int = 224) -> Tensor:
     """Softmax averaged over the 10 crops (corners, centre, flips) at one scale."""
-    resized = _resized_batch(images, scale)
-    if isinstance(resized, Tensor):
-        crops = ten_crop(resized, crop)
-    else:
-        crops = torch.stack([ten_crop(im.unsqueeze(0), crop)[0] for im in resized])
+    crops = _crop_batch(_resized_batch(images, scale), lambda x: ten_crop(x, crop))
     b = crops.shape[0]
     with eval_mode(model):
         probs = model.logits(crops.flatten(0, 1)).softmax(dim=1)

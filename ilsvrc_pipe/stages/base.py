@@ -10,6 +10,7 @@ fingerprint (a hash of exactly those sections) can never miss a setting the stag
 """
 from __future__ import annotations
 
+import abc
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from mmengine.config import Config
 from mmengine.registry import Registry
 
 from ..artifacts import Artifacts
+from ..training import train_to_final
 
 STAGES = Registry("stage", scope="ilsvrc_pipe")
 
@@ -89,15 +91,13 @@ class StageContext:
     def train(self, model: str, spec: dict, seed: int) -> Path:
         """Train one model of this stage through mmengine's Runner (resuming an interrupted training)
         unless its final weights exist; returns them. The thread count is the section's ``num_threads``."""
-        from ..training import train_to_final
-
         torch.set_num_threads(int(self.section.get("num_threads", torch.get_num_threads())))
         return train_to_final(spec, self.artifacts.train_dir(self.stage, model),
                               self.artifacts.final_weights(self.stage, model), seed=seed,
                               log_interval=int(self.section.get("log_interval", 10)), logger=self.logger)
 
 
-class Stage:
+class Stage(abc.ABC):
     """One step of the pipeline.
 
     ``requires``: the stages whose artifacts it reads (their run ids enter its fingerprint);
@@ -111,8 +111,9 @@ class Stage:
     reads: ClassVar[tuple[str, ...]] = ()
     submits: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def run(self, ctx: StageContext) -> dict:
-        raise NotImplementedError(f"stage {self.name!r} has no body")
+        """Read the inputs, write the artifacts; return the figures recorded in the manifest."""
 
     @property
     def doc(self) -> str:

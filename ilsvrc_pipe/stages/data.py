@@ -36,16 +36,16 @@ def flag_corrupt_images(ctx: StageContext, images, split: str, task: str):
         width, height = images.width.to_numpy().copy(), images.height.to_numpy().copy()
         for i, path in enumerate(tqdm(images.path, total=len(images), desc=f"decode {task} {split}", unit="img")):
             try:
-                if width[i] < 0 or height[i] < 0:
-                    width[i], height[i] = load_rgb(path).size
-                else:
-                    load_rgb(path)
+                size = load_rgb(path).size
             except ImageDecodeError as exc:
                 if not skip:
                     raise
                 corrupt[i] = True
                 ctx.logger.warning("corrupt %s %s image kept with %s: %s", task, split,
                                    "whole-image guesses" if task == "loc" else "no detections", exc)
+                continue
+            if width[i] < 0 or height[i] < 0:
+                width[i], height[i] = size
         images["width"], images["height"] = width, height
     images["corrupt"] = corrupt
     return images

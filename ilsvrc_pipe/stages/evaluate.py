@@ -9,7 +9,6 @@ tables. Also writes ``loc_table.csv``, ``errors.png`` and ``report.md``.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 
@@ -18,6 +17,7 @@ from ..evaluation.det import evaluate_det
 from ..evaluation.loc import evaluate_loc_file
 from ..submission.det_file import read_det_file
 from ..io_utils import write_table_atomic, write_text_atomic
+from ..plots import plot_loc_errors
 from .base import Stage, StageContext, register_stage
 
 ROW_COLUMNS = ("gt_class_error", "top1_error", "top5_error")
@@ -64,26 +64,6 @@ def score_submission(path: str, gt, synsets) -> dict:
     res = evaluate_loc_file(path, gt, synsets)
     return {"file": path, "top5_error": float(res["loc_error"][4]), "top1_error": float(res["loc_error"][0]),
             "cls_top5_error": float(res["cls_error"][4]), "cls_top1_error": float(res["cls_error"][0])}
-
-
-def _plot_errors(table: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = [c for c in ROW_COLUMNS if c in table]
-    ax = table[cols].plot.barh(figsize=(7, 0.5 + 0.45 * len(table) * len(cols) / 2))
-    ax.set_xlabel("error (official scorer)")
-    ax.set_xlim(0, 1)
-    ax.invert_yaxis()
-    ax.grid(axis="x", alpha=0.3)
-    fig = ax.get_figure()
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
 
 
 def _report(metrics: dict, table: pd.DataFrame) -> str:
@@ -133,7 +113,7 @@ class EvaluateStage(Stage):
         table.index.name = "row"
         art.write_metrics("eval", metrics)
         write_table_atomic(table.reset_index(), art.loc_table())
-        _plot_errors(table, art.errors_plot())
+        plot_loc_errors(table, art.errors_plot())
         write_text_atomic(art.report(), _report(metrics, table))
         ctx.logger.info("LOC table (val, each row re-scored from its files):\n%s",
                         table.to_string(float_format=lambda x: f"{x:.4f}"))

@@ -25,6 +25,7 @@ from ..evaluation.baselines import score_baselines
 from ..evaluation.loc import evaluate_loc
 from ..io_utils import atomic_path, read_table, write_table_atomic
 from ..ops.boxes import box_iou
+from ..plots import plot_iou_histogram
 from ..submission.kaggle_csv import write_kaggle_loc_csv
 from ..submission.loc_file import read_loc_file, write_gt_class_loc_file, write_loc_file
 from ..tables import best_box_lookup, classifier_names, member_top5
@@ -122,26 +123,6 @@ def error_breakdown(labels: np.ndarray, boxes: np.ndarray, val, synsets) -> tupl
             counts["box_iou_below_0_5"] += 1
     counts["right_class_ious"] = len(ious)
     return counts, np.asarray(ious)
-
-
-def plot_iou_histogram(ious: np.ndarray, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.hist(ious, bins=np.linspace(0, 1, 21), color="tab:blue", edgecolor="white")
-    ax.axvline(0.5, color="tab:red", linestyle="--", label="IoU 0.5")
-    ax.set_xlabel("IoU of the right-class guess with the ground truth")
-    ax.set_ylabel("images")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
 
 
 def write_submissions(ctx: StageContext, split: str, synsets, best_row: str) -> dict[str, str]:
