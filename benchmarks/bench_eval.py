@@ -1,19 +1,26 @@
 #!/usr/bin/env python
 """Speed and memory of the official-exact scorers on full-size synthetic cases (seeded).
 
-What is timed: only the scoring of in-memory arrays, ``evaluate_loc_arrays`` (50,000 images x 5
-guesses, 1,000 classes) and ``evaluate_det_arrays`` (20,000 images, 200 classes, 1,000,000
-detections). Ground truth is generated in memory, not parsed from XML. Peak memory is the
-tracemalloc peak of a second, separate scoring run (numpy allocations are traced), so tracing
-does not slow the timed run; the process's maxrss is reported too. Unless ``--skip-io``, the
-time to read the same detections from a devkit DET file is reported separately.
+Two things are timed.
 
-    python benchmarks/bench_eval.py [--repeat 3] [--skip-io]
-Writes benchmarks/results/bench_eval.json and bench_eval.txt.
+1. The scoring core on in-memory arrays, ``evaluate_loc_arrays`` (50,000 images x 5 guesses, 1,000
+   classes) and ``evaluate_det_arrays`` (20,000 images, 200 classes, 1,000,000 detections). Peak
+   memory is the tracemalloc peak of a second, separate scoring run (numpy allocations are traced),
+   so tracing does not slow the timed run. Unless ``--skip-io``, the time to read the same
+   detections from a devkit DET file is reported separately.
+2. What a user times (unless ``--skip-cli``): ``tools/evaluate.py`` end to end, one process per call,
+   on the same cases written to disk (one XML per image, class lists, blacklists, prediction
+   files; written once under ``--case-dir`` and reused), cold (empty ground-truth cache) and warm,
+   with the peak RSS from ``/usr/bin/time -v``. Its numbers must equal those of part 1 exactly.
+
+    python benchmarks/bench_eval.py [--repeat 3] [--skip-io] [--skip-cli] [--case-dir DIR] [--scale 1.0]
+Writes benchmarks/results/bench_eval.json and bench_eval.txt (``--scale`` < 1: a smaller case for
+development; the sizes are in the report).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import sys
@@ -31,9 +38,12 @@ from ilsvrc_pipe.evaluation.det import evaluate_det_arrays  # noqa: E402
 from ilsvrc_pipe.evaluation.loc import evaluate_loc_arrays  # noqa: E402
 from ilsvrc_pipe.submission.det_file import read_det_file, write_det_file  # noqa: E402
 
-from _report import publish
+from _cli_timing import cli_summary, time_task  # noqa: E402
+from _eval_case import ensure_case  # noqa: E402
+from _report import publish  # noqa: E402
 
 TARGETS = {"loc_seconds": 2.0, "det_seconds": 5.0, "peak_bytes": 2 * 1024 ** 3}
+CLI_TARGETS = {"loc_warm_seconds": 1.0, "det_warm_seconds": 2.0, "cold_factor": 2.0, "peak_bytes": 2 * 1024 ** 3}
 
 
 def random_boxes(rng, n, width, height, min_size=4):
@@ -131,24 +141,53 @@ def time_det_file_read(case) -> dict:
     return {"write_seconds": written, "read_seconds": read, "file_bytes": size}
 
 
+def run_cli_benchmark(args, loc_case, det_case, loc_result, det_result) -> tuple[dict, list[str]]:
+    """Part 2: ``tools/evaluate.py`` on the cases written to disk, cold and warm."""
+    key = {"seed": 2015, "scale": args.scale, "writer": 1}
+    start = time.perf_counter()
+    case_args = ensure_case(Path(args.case_dir), loc_case, det_case, key)
+    report = {"timed": "tools/evaluate.py end to end, one subprocess per call (start-up, imports, XML parsing "
+                       "or cache, reading the prediction file, scoring, JSON)",
+              "case_dir": str(args.case_dir), "case_ready_seconds": time.perf_counter() - start,
+              "cpus": os.cpu_count(), "load_average_before": os.getloadavg(), "targets": CLI_TARGETS}
+    lines = [f"timed: {report['timed']}; {os.cpu_count()} CPUs, load average before "
+             f"{report['load_average_before'][0]:.2f} (other jobs share the CPUs)"]
+    for task, result, target in (("loc", loc_result, CLI_TARGETS["loc_warm_seconds"]),
+                                 ("det", det_result, CLI_TARGETS["det_warm_seconds"])):
+        timing = time_task(task, case_args[task])
+        report[task], line = cli_summary(task, timing, result, target, CLI_TARGETS["cold_factor"],
+                                         CLI_TARGETS["peak_bytes"])
+        lines.append(line)
+    report["meets_targets"] = bool(report["loc"]["meets_targets"] and report["det"]["meets_targets"])
+    lines.append(f"CLI meets targets: {report['meets_targets']}")
+    return report, lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per scorer (the best is reported)")
     parser.add_argument("--skip-io", action="store_true", help="do not time writing/reading the DET file")
+    parser.add_argument("--skip-cli", action="store_true", help="do not time tools/evaluate.py end to end")
+    parser.add_argument("--case-dir", default=str(ROOT / "work_dirs" / "bench_eval_case"),
+                        help="where the on-disk case is written once and reused")
+    parser.add_argument("--scale", type=float, default=1.0, help="case size relative to full size (development)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_eval.json"))
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(2015)
-    loc_case, det_case = make_loc_case(rng), make_det_case(rng)
+    n_loc, n_det_images, n_dets = int(50_000 * args.scale), int(20_000 * args.scale), int(1_000_000 * args.scale)
+    loc_case = make_loc_case(rng, n_images=n_loc)
+    det_case = make_det_case(rng, n_images=n_det_images, n_dets=n_dets)
     loc_best, loc_times, loc_result = time_call(evaluate_loc_arrays, loc_case, args.repeat)
     det_best, det_times, det_result = time_call(evaluate_det_arrays, det_case, args.repeat)
     loc_peak, det_peak = traced_peak(evaluate_loc_arrays, loc_case), traced_peak(evaluate_det_arrays, det_case)
     report = {
         "timed": "scoring of in-memory arrays only (GT generated in memory, no XML parsing, no file reading)",
-        "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpu": platform.processor() or platform.machine()},
-        "loc": {"n_images": 50_000, "guesses": 5, "classes": 1000, "best_seconds": loc_best, "all_seconds": loc_times,
+        "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpu": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count()},
+        "loc": {"n_images": n_loc, "guesses": 5, "classes": 1000, "best_seconds": loc_best, "all_seconds": loc_times,
                 "traced_peak_bytes": loc_peak, "top5_loc_error": loc_result["loc_error"][4]},
-        "det": {"n_images": 20_000, "classes": 200, "n_detections": int(len(det_case["det_score"])),
+        "det": {"n_images": n_det_images, "classes": 200, "n_detections": int(len(det_case["det_score"])),
                 "n_objects": int(len(det_case["object_class"])), "best_seconds": det_best, "all_seconds": det_times,
                 "traced_peak_bytes": det_peak, "mAP": det_result["mAP"]},
         "process_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -161,9 +200,9 @@ def main(argv=None) -> int:
 
     lines = [
         f"timed: {report['timed']}",
-        f"LOC  50,000 images x 5 guesses: {loc_best:.3f} s (runs {', '.join(f'{t:.3f}' for t in loc_times)}), "
+        f"LOC  {n_loc:,} images x 5 guesses: {loc_best:.3f} s (runs {', '.join(f'{t:.3f}' for t in loc_times)}), "
         f"traced peak {loc_peak / 2**20:.1f} MiB, target {TARGETS['loc_seconds']} s",
-        f"DET  20,000 images, 200 classes, {report['det']['n_detections']:,} detections, "
+        f"DET  {n_det_images:,} images, 200 classes, {report['det']['n_detections']:,} detections, "
         f"{report['det']['n_objects']:,} objects: {det_best:.3f} s (runs {', '.join(f'{t:.3f}' for t in det_times)}), "
         f"traced peak {det_peak / 2**20:.1f} MiB, target {TARGETS['det_seconds']} s",
         f"process maxrss (inputs included): {report['process_maxrss_bytes'] / 2**20:.0f} MiB, target peak 2048 MiB",
@@ -173,6 +212,9 @@ def main(argv=None) -> int:
         lines.append(f"DET file (not part of the scoring time): write {io['write_seconds']:.2f} s, "
                      f"read {io['read_seconds']:.2f} s, {io['file_bytes'] / 2**20:.0f} MiB")
     lines.append(f"meets targets: {report['meets_targets']}")
+    if not args.skip_cli:
+        report["cli"], cli_lines = run_cli_benchmark(args, loc_case, det_case, loc_result, det_result)
+        lines += cli_lines
     publish(report, lines, args.out)
     return 0
 

@@ -98,3 +98,10 @@ def smoke_run(smoke_root, tmp_path_factory) -> dict:
 def pipeline_tool():
     """:func:`run_pipeline_tool` (test modules cannot import conftest under importlib mode)."""
     return run_pipeline_tool
+
+
+@pytest.fixture(autouse=True)
+def _ground_truth_cache_in_tmp(tmp_path_factory, monkeypatch):
+    """Scorers that cache parsed ground truth (tools/evaluate.py) write into a fresh folder per test,
+    never into the user's ``~/.cache`` and never reusing another test's entries."""
+    monkeypatch.setenv("ILSVRC_PIPE_CACHE_DIR", str(tmp_path_factory.mktemp("gt_cache")))

@@ -20,7 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ilsvrc_pipe.data.errors import DataFormatError  # noqa: E402
+from ilsvrc_pipe.cli import check_folder, check_input_file, check_output_file, report_user_error  # noqa: E402
+from ilsvrc_pipe.data.class_lists import check_class_lists_agree  # noqa: E402
+from ilsvrc_pipe.data.errors import USER_ERRORS  # noqa: E402
 from ilsvrc_pipe.data.synsets import SynsetTable, find_clsloc_synsets, find_det_synsets, read_synsets  # noqa: E402
 from ilsvrc_pipe.io_utils import write_json_atomic  # noqa: E402
 
@@ -45,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--split", default="val", choices=["val", "val1", "val2"],
                      help="val, or R-CNN's halves val1/val2 (scored on their official val indices)")
     det.add_argument("--image-list", help="'<stem> <index>' list of the scored images (with --gt-xml-dir)")
+    det.add_argument("--numbered-by-split", action="store_true",
+                     help="with --split val1/val2: the file numbers images by the split list's own 1..n "
+                          "(R-CNN's val2 lists), not by their official val.txt index")
+    det.add_argument("--drop-outside-split", action="store_true",
+                     help="with --split val1/val2: the file holds detections of all val images; score "
+                          "those of the split only (without it, a detection outside the split is an error)")
 
     for sub in (loc, det):
         sub.add_argument("--data-root", help="dataset root holding ILSVRC/ (Annotations, ImageSets, devkit)")
@@ -52,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--synsets", help="class list: devkit map file, 'wnid [name]' list or meta_*.mat")
         sub.add_argument("--blacklist", help="validation blacklist file (optional)")
         sub.add_argument("--json-out", help="also write the results as JSON here")
+        sub.add_argument("--cache-dir", help="keep parsed ground-truth XMLs here, reused while no XML changes "
+                                             "(default: $ILSVRC_PIPE_CACHE_DIR or ~/.cache/ilsvrc_pipe)")
+        sub.add_argument("--no-cache", action="store_true", help="parse every ground-truth XML, write no cache")
     return parser
 
 
@@ -67,6 +78,33 @@ def _check_sources(args, parser: argparse.ArgumentParser) -> None:
     if not args.data_root and not all(explicit):
         need = "--gt-xml-dir, --synsets and --image-list" if args.task == "det" else "--gt-xml-dir and --synsets"
         parser.error(f"give --data-root, or {need}")
+    split_options = getattr(args, "numbered_by_split", False) or getattr(args, "drop_outside_split", False)
+    if split_options and not (args.data_root and args.split in ("val1", "val2")):
+        parser.error("--numbered-by-split and --drop-outside-split need --data-root and --split val1 or val2")
+    if getattr(args, "numbered_by_split", False) and args.drop_outside_split:
+        parser.error("give --numbered-by-split or --drop-outside-split, not both")
+
+
+def _check_paths(args) -> None:
+    """Every path named on the command line, before any work: a wrong one fails at once, in one line."""
+    if args.pred:
+        check_input_file(args.pred, "--pred")
+    for option in ("synsets", "blacklist", "image_list"):
+        if getattr(args, option, None):
+            check_input_file(getattr(args, option), f"--{option.replace('_', '-')}")
+    for option in ("data_root", "gt_xml_dir"):
+        folder = getattr(args, option)
+        if folder and not check_folder(folder, f"--{option.replace('_', '-')}").is_dir():
+            raise FileNotFoundError(f"--{option.replace('_', '-')} {folder}: folder not found")
+    if args.json_out:
+        check_output_file(args.json_out, "--json-out")
+
+
+def _cache_dir(args):
+    """Where parsed ground truth is kept (None: ``--no-cache``)."""
+    from ilsvrc_pipe.evaluation.gt_cache import default_cache_dir
+
+    return None if args.no_cache else (Path(args.cache_dir) if args.cache_dir else default_cache_dir())
 
 
 def _fmt(value: float) -> str:
@@ -111,48 +149,64 @@ def run_loc(args) -> dict:
         print_baseline_table(results)
         return results
     if args.data_root:
+        check_class_lists_agree(args.data_root, "clsloc")
         synsets = find_clsloc_synsets(args.data_root)
-        gt = load_loc_ground_truth(data_root=args.data_root, split=args.split)
+        gt = load_loc_ground_truth(data_root=args.data_root, split=args.split, cache_dir=_cache_dir(args))
     else:
         synsets = read_synsets(args.synsets)
-        gt = load_loc_ground_truth(args.gt_xml_dir, synsets, args.blacklist)
+        gt = load_loc_ground_truth(args.gt_xml_dir, synsets, args.blacklist, cache_dir=_cache_dir(args))
     result = evaluate_loc_file(args.pred, gt, synsets, args.kaggle_labels)
     print_loc_table(result)
     return result
 
 
 def run_det(args) -> dict:
-    from ilsvrc_pipe.data.det_dataset import read_det_split
+    from ilsvrc_pipe.data.det_dataset import check_det_blacklist
     from ilsvrc_pipe.evaluation.det import evaluate_det
+    from ilsvrc_pipe.evaluation.det_split import read_split_det_file, unlisted_blacklist_note
     from ilsvrc_pipe.evaluation.ground_truth import load_det_ground_truth
     from ilsvrc_pipe.submission.det_file import read_det_file
 
+    dropped = 0
     if args.data_root:
+        check_class_lists_agree(args.data_root, "det")
         synsets = find_det_synsets(args.data_root)
-        gt = load_det_ground_truth(data_root=args.data_root, split=args.split)
-        valid_indices = read_det_split(args.data_root, "val")["index"].to_numpy() if args.split != "val" else gt.image_index
+        check_det_blacklist(args.data_root)
+        gt = load_det_ground_truth(data_root=args.data_root, split=args.split, cache_dir=_cache_dir(args))
     else:
         synsets = read_synsets(args.synsets)
-        gt = load_det_ground_truth(args.gt_xml_dir, synsets, args.image_list, args.blacklist)
-        valid_indices = gt.image_index
-    detections = read_det_file(args.pred, num_classes=len(synsets), image_indices=valid_indices)
-    result = evaluate_det(detections, gt, unlisted="drop" if args.data_root and args.split != "val" else "error")
+        gt = load_det_ground_truth(args.gt_xml_dir, synsets, args.image_list, args.blacklist,
+                                   cache_dir=_cache_dir(args))
+        note = unlisted_blacklist_note(gt.blacklist, gt.image_index, args.blacklist, args.image_list)
+        if note:
+            print(note, file=sys.stderr)
+    if args.data_root and args.split != "val":
+        detections, dropped = read_split_det_file(args.pred, args.data_root, args.split, len(synsets),
+                                                  args.numbered_by_split, args.drop_outside_split)
+    else:
+        detections = read_det_file(args.pred, num_classes=len(synsets), image_indices=gt.image_index)
+    if not len(detections):
+        print(f"warning: {args.pred} holds no detections: every AP is 0", file=sys.stderr)
+    result = evaluate_det(detections, gt)
     print_det_table(result, synsets)
+    if dropped:
+        print(f"dropped {dropped} detections of images outside {args.split} (--drop-outside-split)")
     return result
 
 
 def main(argv=None) -> int:
+    """Exit status 0, or 2 with one ``error:`` line for bad input (as argparse does for bad usage)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_sources(args, parser)
     try:
+        _check_paths(args)
         result = run_loc(args) if args.task == "loc" else run_det(args)
-    except (DataFormatError, FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if args.json_out:
-        write_json_atomic(args.json_out, result)
-        print(f"results written to {args.json_out}")
+        if args.json_out:
+            write_json_atomic(args.json_out, result)
+            print(f"results written to {args.json_out}")
+    except (*USER_ERRORS, ValueError, KeyError) as exc:  # the scorers' precondition errors too
+        return report_user_error(exc)
     return 0
 
 

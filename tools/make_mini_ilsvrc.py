@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from ilsvrc_pipe.cli import check_folder, check_output_file, report_user_error
+from ilsvrc_pipe.data.errors import USER_ERRORS
 from ilsvrc_pipe.synthetic import MARKER, PRESETS, generate_mini_ilsvrc, write_preview
 
 
@@ -33,10 +35,12 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     start = time.perf_counter()
     try:
+        check_folder(args.out, "--out")
+        if args.preview:
+            check_output_file(args.preview, "--preview")
         root = generate_mini_ilsvrc(args.out, args.preset, args.seed, overwrite=args.overwrite)
-    except FileExistsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (FileExistsError, *USER_ERRORS) as exc:
+        return report_user_error(exc)
     seconds = time.perf_counter() - start
     counts = json.loads((root / MARKER).read_text())["counts"]
     print(f"wrote {root} (preset {args.preset}, seed {args.seed}) in {seconds:.1f} s")

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from mmengine.config import Config, DictAction
-
+from ilsvrc_pipe.cli import add_cfg_options, check_folder, load_config, report_user_error
+from ilsvrc_pipe.data.errors import USER_ERRORS, one_line
+from ilsvrc_pipe.data_root import resolve_data_root
 from ilsvrc_pipe.logging_setup import setup_run_logging
 from ilsvrc_pipe.pipeline import Pipeline
 from ilsvrc_pipe.stages import default_stages
-from ilsvrc_pipe.data.errors import DataFormatError
-from ilsvrc_pipe.data_root import resolve_data_root
 
 DEFAULT_CONFIG = "configs/mini/pipeline.py"
 
@@ -38,7 +37,7 @@ def parse_args(argv=None):
     p.add_argument("--submission-dir", default=None, help="where submission files go (default: "
                    "<repo>/submissions/<work dir name>)")
     p.add_argument("--force", action="store_true", help="redo the named stages even if their manifest matches")
-    p.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys, e.g. eval.seed=1")
+    add_cfg_options(p)
     args = p.parse_args(argv)
     targets = stages if args.stage == "all" else [s.strip() for s in args.stage.split(",") if s.strip()]
     if not targets:
@@ -49,12 +48,23 @@ def parse_args(argv=None):
     return args, targets
 
 
+def _prepare(args):
+    """Config, options and the folders named on the command line, checked before anything is written."""
+    cfg = load_config(args.config, args.cfg_options)
+    work_dir = check_folder(args.work_dir or Path("work_dirs") / Path(args.config).stem, "--work-dir")
+    check_folder(args.submission_dir, "--submission-dir")
+    if args.data_root and Path(args.data_root).exists() and not Path(args.data_root).is_dir():
+        raise NotADirectoryError(f"--data-root {args.data_root}: is a file; expected a folder holding ILSVRC/")
+    return cfg, work_dir
+
+
 def main(argv=None) -> int:
+    """Exit status 0, or 2 after one error line for bad input (a config, an option, a data file)."""
     args, targets = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    work_dir = Path(args.work_dir or Path("work_dirs") / Path(args.config).stem)
+    try:
+        cfg, work_dir = _prepare(args)
+    except USER_ERRORS as exc:
+        return report_user_error(exc)
     log_file = setup_run_logging(work_dir / "logs")
     logger = logging.getLogger("ilsvrc_pipe")
     logger.info("config %s, work dir %s, log %s", args.config, work_dir, log_file)
@@ -62,8 +72,8 @@ def main(argv=None) -> int:
         data_root = resolve_data_root(cfg, args.data_root, logger)
         pipeline = Pipeline(cfg, data_root, work_dir, default_stages(), logger, submission_dir=args.submission_dir)
         results = pipeline.run(targets, force=args.force)
-    except (FileNotFoundError, DataFormatError) as exc:
-        logger.error("%s", exc)
+    except USER_ERRORS as exc:
+        logger.error("%s", one_line(exc))
         return 2
     logger.info("finished: ran %s", ", ".join(results) or "nothing (all stages up to date)")
     return 0

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 import torch
-from mmengine.config import Config, DictAction
-
+from ilsvrc_pipe.cli import add_cfg_options, check_folder, load_config, run_guarded
 from ilsvrc_pipe.data_root import resolve_data_root
 from ilsvrc_pipe.logging_setup import setup_run_logging
 from ilsvrc_pipe.artifacts import Artifacts
@@ -41,16 +40,20 @@ def parse_args(argv=None):
     p.add_argument("--train-dir", default=None, help="Runner work dir (default <work-dir>/cls/models/<member>)")
     p.add_argument("--launcher", choices=["none", "pytorch"], default="none")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint of the train dir")
-    p.add_argument("--cfg-options", nargs="+", action=DictAction)
+    add_cfg_options(p)
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
+    """Exit status 0, or 2 with one ``error:`` line for bad input (config, options, data files)."""
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    work_dir = Path(args.work_dir or Path("work_dirs") / Path(args.config).stem)
+    return run_guarded(lambda: _train(args))
+
+
+def _train(args) -> int:
+    cfg = load_config(args.config, args.cfg_options)
+    work_dir = check_folder(args.work_dir or Path("work_dirs") / Path(args.config).stem, "--work-dir")
+    check_folder(args.train_dir, "--train-dir")
     members = {m["name"]: m for m in cfg.cls.models}
     if args.member not in members:
         print(f"error: no member {args.member!r} in {args.config}; choose from {sorted(members)}", file=sys.stderr)

@@ -74,18 +74,24 @@ class ImageAnnotation:
     height: int | None
     names: list[str]
     boxes: np.ndarray  # (N, 4) float64, XML frame, inclusive
+    lines: list[int] = field(default_factory=list)  # line of each object's <object> tag (for messages)
 
     def __len__(self) -> int:
         return len(self.names)
 
 
 def _number(node: _Node | None, path: Path, what: str) -> float:
+    """A finite number: ``nan`` or ``inf`` is no pixel coordinate or size, and the scorers and the
+    data stage must read the same file the same way, so it is an error like any other non-number."""
     if node is None:
         raise DataFormatError(f"{path}: missing <{what}>")
     try:
-        return float(node.text)
+        value = float(node.text)
     except ValueError:
         raise DataFormatError(f"{path}:{node.line}: <{what}> must be a number, got {node.text!r}") from None
+    if not np.isfinite(value):
+        raise DataFormatError(f"{path}:{node.line}: <{what}> must be a finite number, got {node.text!r}")
+    return value
 
 
 def box_is_valid(box) -> bool:
@@ -111,7 +117,7 @@ def parse_annotation(path: str | os.PathLike, keep_invalid: bool = False) -> Ima
         if size.find("height") is not None:
             height = int(_number(size.find("height"), path, "height"))
     fn = root.find("filename")
-    names, boxes = [], []
+    names, boxes, lines = [], [], []
     for k, obj in enumerate(root.findall("object"), 1):
         name_node = obj.find("name")
         if name_node is None or not name_node.text:
@@ -126,8 +132,9 @@ def parse_annotation(path: str | os.PathLike, keep_invalid: bool = False) -> Ima
             continue
         names.append(name_node.text)
         boxes.append(box)
+        lines.append(obj.line)
     arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return ImageAnnotation(str(path), fn.text if fn is not None else None, width, height, names, arr)
+    return ImageAnnotation(str(path), fn.text if fn is not None else None, width, height, names, arr, lines)
 
 
 def clamp_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .annotations import parse_annotation
-from .errors import DataFormatError
+from .errors import DataFormatError, ImageDecodeError
 from .image_sets import int_field, list_lines, read_image_list
 from .synsets import SynsetTable, devkit_data_dir, find_det_synsets, find_devkit_file, ilsvrc_dir
 
@@ -87,6 +87,22 @@ def find_det_blacklist(root: str | os.PathLike) -> Path | None:
     return find_devkit_file(root, "ILSVRC2015_det_validation_blacklist.txt", "*det_validation_blacklist.txt")
 
 
+def check_det_blacklist(root: str | os.PathLike) -> None:
+    """Every blacklist entry of a data root must name an image of ``val.txt``.
+
+    The scorer ignores pairs of unlisted images (the devkit rule, which lets val1/val2 share the val
+    blacklist), so an entry outside val would silently blacklist nothing."""
+    path, val_path = find_det_blacklist(root), det_split_list_path(root, "val")
+    if path is None or not val_path.is_file():
+        return
+    val = set(read_det_image_list(val_path)["index"].tolist())
+    for lineno, fields in list_lines(path):
+        index = int_field(fields[0], path, lineno, "image index")
+        if index not in val:
+            raise DataFormatError(f"{path}:{lineno}: image index {index} is not an image of {val_path} "
+                                  f"(expected an index of its {len(val)} images)")
+
+
 def det_image_sets_dir(root: str | os.PathLike) -> Path:
     return ilsvrc_dir(root) / "ImageSets" / "DET"
 
@@ -148,13 +164,12 @@ class DetRecords(NamedTuple):
 
 def _image_size_from_file(path: Path) -> tuple[int, int]:
     """Width and height from the image header (only the header is read); (-1, -1) if unreadable."""
-    from PIL import Image
+    from .images import image_size
 
     try:
-        with Image.open(path) as img:
-            return img.size
-    except (OSError, ValueError):
-        logger.warning("%s: cannot read the image size", path)
+        return image_size(path)
+    except ImageDecodeError as exc:
+        logger.warning("cannot read the image size: %s", exc)
         return -1, -1
 
 
@@ -191,9 +206,10 @@ def load_det_records(root: str | os.PathLike, split: str, synsets: SynsetTable |
         n_boxes = 0
         if has_xml and read_boxes:
             ann = parse_annotation(xml_path)
-            unknown = [n for n in ann.names if n not in synsets]
+            unknown = [(n, line) for n, line in zip(ann.names, ann.lines) if n not in synsets]
             if unknown:
-                raise DataFormatError(f"{xml_path}: object class {unknown[0]!r} is not a DET class of {synsets.source}")
+                raise DataFormatError(f"{xml_path}:{unknown[0][1]}: object class {unknown[0][0]!r} is not a DET class "
+                                      f"of {synsets.source}")
             width, height, n_boxes = ann.width or -1, ann.height or -1, len(ann)
             box_rows.extend((stem, name, *box) for name, box in zip(ann.names, ann.boxes.tolist()))
         if width < 0 and sizes_from_images and path.is_file():

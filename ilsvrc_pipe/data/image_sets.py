@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataFormatError
+from .errors import DataFormatError, open_text
 
 
 def list_lines(path: Path):
     """(line number, fields) of each non-blank line; blank lines carry no record in these lists."""
-    with open(path, encoding="utf-8") as fh:
+    with open_text(path) as fh:
         for lineno, raw in enumerate(fh, 1):
             fields = raw.split()
             if fields:
@@ -51,4 +51,6 @@ def read_image_list(path: str | os.PathLike) -> pd.DataFrame:
         seen_stem[stem], seen_index[index] = lineno, lineno
         stems.append(stem)
         indices.append(index)
+    if not stems:  # scored as is, every detection or guess would be "not in the list"
+        raise DataFormatError(f"{path}: no images listed (expected '<image stem> <index>' lines)")
     return pd.DataFrame({"stem": pd.Series(stems, dtype=object), "index": np.asarray(indices, dtype=np.int64)})

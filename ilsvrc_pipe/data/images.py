@@ -1,7 +1,9 @@
 """Robust image decoding: the real data holds CMYK JPEGs, PNGs named .JPEG, grayscale and RGBA.
 
 Images are decoded by content (Pillow sniffs the format; the extension is ignored) and always come
-back as 3-channel RGB. A truncated or corrupt file raises :class:`ImageDecodeError` naming it.
+back as 3-channel RGB. A truncated or corrupt file raises :class:`ImageDecodeError` naming it, and so
+does a header claiming more pixels than Pillow's decompression-bomb limit (no ILSVRC image comes
+near it: such a header is corrupt, and ``skip_corrupt_images`` must be able to skip it).
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
             return _to_rgb(img)
     except FileNotFoundError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageDecodeError(f"{path}: cannot decode image ({exc})") from exc
 
 
@@ -61,5 +63,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     try:
         with Image.open(path) as img:
             return img.size
-    except (UnidentifiedImageError, OSError) as exc:
+    except FileNotFoundError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageDecodeError(f"{path}: cannot read image header ({exc})") from exc

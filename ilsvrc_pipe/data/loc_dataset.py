@@ -24,7 +24,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .annotations import parse_annotation
-from .errors import DataFormatError
+from .errors import DataFormatError, open_text
 from .image_sets import read_image_list
 from .synsets import SynsetTable, find_clsloc_synsets, find_devkit_file, ilsvrc_dir
 
@@ -56,25 +56,42 @@ def read_image_set(path: str | os.PathLike) -> list[tuple[str, int]]:
     return list(zip(table.stem, table["index"].tolist()))
 
 
-def read_index_list(path: str | os.PathLike) -> list[int]:
-    """One integer per line (devkit ground-truth labels, CLS-LOC blacklist)."""
-    out = []
-    with open(path, encoding="utf-8") as fh:
+def index_lines(path: str | os.PathLike):
+    """(line number, integer) of each non-blank line of a one-integer-per-line file."""
+    with open_text(path) as fh:
         for lineno, raw in enumerate(fh, 1):
             text = raw.strip()
             if not text:
                 continue
             try:
-                out.append(int(text.split()[0]))
+                yield lineno, int(text.split()[0])
             except ValueError:
                 raise DataFormatError(f"{path}:{lineno}: expected one integer, got {text!r}") from None
-    return out
 
 
-def read_kaggle_solution(path: str | os.PathLike) -> pd.DataFrame:
-    """``LOC_*_solution.csv`` -> boxes table (rows come unsorted in the real files)."""
+def read_index_list(path: str | os.PathLike) -> list[int]:
+    """One integer per line (devkit ground-truth labels, CLS-LOC blacklist)."""
+    return [value for _, value in index_lines(path)]
+
+
+def read_loc_blacklist(path: str | os.PathLike, n_images: int) -> list[int]:
+    """The CLS-LOC blacklist's 1-based val image numbers, each within 1..``n_images``: a number
+    outside the val set blacklists nothing yet shrinks the scorer's denominator, so it is an error
+    (named by line) for the data stage and the scorer alike."""
+    numbers = []
+    for lineno, number in index_lines(path):
+        if not 1 <= number <= n_images:
+            raise DataFormatError(f"{path}:{lineno}: blacklisted image number {number} is outside "
+                                  f"1..{n_images} (the val images in sorted file-name order)")
+        numbers.append(number)
+    return numbers
+
+
+def read_kaggle_solution(path: str | os.PathLike, synsets: SynsetTable | None = None) -> pd.DataFrame:
+    """``LOC_*_solution.csv`` -> boxes table (rows come unsorted in the real files); with
+    ``synsets``, a WNID that is no class is an error naming the line."""
     rows = []
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open_text(path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header != ["ImageId", "PredictionString"]:
@@ -91,6 +108,10 @@ def read_kaggle_solution(path: str | os.PathLike) -> pd.DataFrame:
                     box = [float(v) for v in parts[g + 1:g + 5]]
                 except ValueError:
                     raise DataFormatError(f"{path}:{lineno}: non-numeric box in {parts[g:g + 5]}") from None
+                if not np.isfinite(box).all():
+                    raise DataFormatError(f"{path}:{lineno}: expected finite box coordinates, got {parts[g:g + 5]}")
+                if synsets is not None and parts[g] not in synsets:
+                    raise DataFormatError(f"{path}:{lineno}: {parts[g]!r} is not a CLS-LOC class of {synsets.source}")
                 rows.append((row[0], parts[g], *box))
     return pd.DataFrame(rows, columns=BOX_COLUMNS)
 
@@ -129,7 +150,14 @@ def _list_stems(folder: Path, nested: bool) -> list[str]:
 
 
 # -- the split readers ---------------------------------------------------------------------------
-def _parse_xmls(xml_dir: Path, stems: list[str], desc: str):
+def _check_classes(ann, synsets: SynsetTable) -> None:
+    """An object of no class would enter the record tables as a box nothing can learn or score."""
+    for name, line in zip(ann.names, ann.lines):
+        if name not in synsets:
+            raise DataFormatError(f"{ann.path}:{line}: object class {name!r} is not a CLS-LOC class of {synsets.source}")
+
+
+def _parse_xmls(xml_dir: Path, stems: list[str], desc: str, synsets: SynsetTable):
     """Parse the XML of each stem that has one; returns per-image sizes and a boxes table."""
     sizes, rows = {}, []
     for stem in tqdm(stems, desc=desc, unit="xml", leave=False, disable=len(stems) < 1000):
@@ -137,6 +165,7 @@ def _parse_xmls(xml_dir: Path, stems: list[str], desc: str):
         if not xml.is_file():
             continue
         ann = parse_annotation(xml)
+        _check_classes(ann, synsets)
         sizes[stem] = (ann.width or -1, ann.height or -1)
         rows.extend((stem, n, *b) for n, b in zip(ann.names, ann.boxes.tolist()))
     return sizes, pd.DataFrame(rows, columns=BOX_COLUMNS)
@@ -167,12 +196,12 @@ def load_loc_records(root: str | os.PathLike, split: str, synsets: SynsetTable |
         loc_list = base / "ImageSets" / "CLS-LOC" / "train_loc.txt"
         if split == "train" and loc_list.is_file():
             boxed = [s for s, _ in read_image_set(loc_list)]
-        sizes, boxes = _parse_xmls(xml_dir, boxed, f"CLS-LOC {split} XML")
+        sizes, boxes = _parse_xmls(xml_dir, boxed, f"CLS-LOC {split} XML", synsets)
     else:
         sizes, boxes = {}, pd.DataFrame(columns=BOX_COLUMNS)
         kaggle = _kaggle_file(root, f"LOC_{split}_solution.csv")
         if kaggle is not None:
-            boxes = read_kaggle_solution(kaggle)
+            boxes = read_kaggle_solution(kaggle, synsets)
     images = pd.DataFrame({"image_id": ids, "index": [i for _, i in stems], "split": split})
     data_dir = base / "Data" / "CLS-LOC" / split
     images["path"] = [str(_find_image(data_dir, s)) for s in ids]
@@ -189,7 +218,7 @@ def load_loc_records(root: str | os.PathLike, split: str, synsets: SynsetTable |
     if split == "val":
         bl = clsloc_val_blacklist_path(root)
         if bl is not None:
-            images["blacklisted"] = images["index"].isin(set(read_index_list(bl)))
+            images["blacklisted"] = images["index"].isin(set(read_loc_blacklist(bl, len(images))))
     boxes = boxes[boxes.image_id.isin(set(ids))].reset_index(drop=True)
     return LocRecords(images[IMAGE_COLUMNS], boxes[BOX_COLUMNS])
 
@@ -202,19 +231,45 @@ def _labels(root, split: str, ids: list[str], boxes: pd.DataFrame, synsets: Syns
     gt = clsloc_val_ground_truth_path(root)
     first_box = boxes.drop_duplicates("image_id").set_index("image_id").wnid if len(boxes) else {}
     if gt is not None:
-        devkit_ids = read_index_list(gt)
-        if len(devkit_ids) != len(ids):
-            raise DataFormatError(f"{gt}: {len(devkit_ids)} labels for {len(ids)} val images (expected one per line)")
-        wnids = [synsets.wnid_of_id(i) for i in devkit_ids]
-        disagree = [s for s, w in zip(ids, wnids) if s in first_box and first_box[s] != w]
-        if disagree:
-            logger.warning("%s disagrees with the XML class of %d val images (e.g. %s)", gt, len(disagree), disagree[0])
+        wnids, lines = _read_devkit_labels(gt, synsets, len(ids))
+        _check_labels_agree(gt, lines, ids, wnids, first_box, synsets)
         return wnids
     missing = [s for s in ids if s not in first_box]
     if missing:
         raise DataFormatError(f"{root}: val image {missing[0]} has no label (no devkit ground truth, no XML, "
                               "no Kaggle LOC_val_solution.csv row)")
     return [first_box[s] for s in ids]
+
+
+def _read_devkit_labels(gt: Path, synsets: SynsetTable, n_images: int) -> tuple[list[str], list[int]]:
+    """WNIDs (and line numbers) of the devkit val ground-truth file, one devkit id per line."""
+    rows = list(index_lines(gt))
+    if len(rows) != n_images:
+        raise DataFormatError(f"{gt}: {len(rows)} labels for {n_images} val images (expected one per line)")
+    for lineno, devkit_id in rows:
+        if not 1 <= devkit_id <= len(synsets):
+            raise DataFormatError(f"{gt}:{lineno}: class id {devkit_id} is outside 1..{len(synsets)} "
+                                  f"(the devkit ids of {synsets.source})")
+    return [synsets.wnid_of_id(i) for _, i in rows], [line for line, _ in rows]
+
+
+def _check_labels_agree(gt: Path, lines: list[int], ids: list[str], wnids: list[str], first_box, synsets) -> None:
+    """The devkit ids decoded through the class list must name each image's annotated class.
+
+    Two sources of truth that disagree cannot both be right, and which one is wrong cannot be
+    proven here (a sorted-order Kaggle mapping, or files of different devkits), so it is an error."""
+    disagree = [k for k, (s, w) in enumerate(zip(ids, wnids)) if s in first_box and first_box[s] != w]
+    if not disagree:
+        return
+    k = disagree[0]
+    if Path(synsets.source).name == "LOC_synset_mapping.txt":
+        hint = (f"{synsets.source} only gives the sorted-WNID order, not the devkit ids: put the devkit's "
+                "map_clsloc.txt or meta_clsloc.mat in the devkit data folder")
+    else:
+        hint = f"are {gt.name} and {Path(synsets.source).name} from the same devkit?"
+    raise DataFormatError(f"{gt}:{lines[k]}: class ids read with {synsets.source} disagree with the annotated "
+                          f"class of {len(disagree)} of {len(ids)} val images (e.g. {ids[k]}: id -> {wnids[k]}, "
+                          f"boxes {first_box[ids[k]]}); {hint}")
 
 
 def mean_relative_box_size(records: LocRecords) -> tuple[float, float]:

@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import DataFormatError
+from .errors import DataFormatError, open_text
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _read_text_table(path: Path) -> SynsetTable:
     """``wnid id name`` (devkit map file) or ``wnid [name]`` (list: line i = id i)."""
     rows: list[tuple[int, str, str]] = []
     kind = None
-    with open(path, encoding="utf-8") as fh:
+    with open_text(path) as fh:
         for lineno, raw in enumerate(fh, 1):
             line = raw.strip()
             if not line:
@@ -148,47 +148,16 @@ def _read_text_table(path: Path) -> SynsetTable:
     return SynsetTable(tuple(r[1] for r in rows), tuple(r[2] for r in rows), str(path))
 
 
-def _mat_field(rec, name):
-    try:
-        return rec[name]
-    except (KeyError, ValueError, IndexError):
-        return None
-
-
 def _read_mat(path: Path) -> SynsetTable:
     """``synsets`` struct array of a devkit .mat (2012 meta.mat, meta_clsloc.mat, meta_det.mat).
 
-    Classes are the leaves (``num_children == 0`` or empty ``children``) when the array also holds
-    WordNet ancestors, sorted by the ``*_ID`` field; the devkit's id is the position in that list.
+    Which rows are classes depends on the file's hierarchy (DET classes may have children), so the
+    rule lives in :mod:`.synsets_mat`.
     """
-    import scipy.io
+    from .synsets_mat import read_mat_classes
 
-    try:
-        mat = scipy.io.loadmat(str(path), squeeze_me=True, struct_as_record=True)
-    except Exception as exc:  # scipy raises several types for broken files
-        raise DataFormatError(f"{path}: not a readable .mat file ({exc})") from exc
-    if "synsets" not in mat:
-        raise DataFormatError(f"{path}: expected a variable 'synsets', found {sorted(k for k in mat if not k.startswith('__'))}")
-    arr = np.atleast_1d(mat["synsets"])
-    fields = arr.dtype.names or ()
-    if "WNID" not in fields:
-        raise DataFormatError(f"{path}: 'synsets' has no WNID field (fields: {fields})")
-    id_field = next((f for f in fields if f.endswith("_ID")), None)
-    name_field = "name" if "name" in fields else ("words" if "words" in fields else None)
-    rows = []
-    for pos, rec in enumerate(arr, 1):
-        if "num_children" in fields and int(np.asarray(rec["num_children"]).item() or 0) != 0:
-            continue
-        if "num_children" not in fields and "children" in fields and np.asarray(rec["children"]).size > 0:
-            continue
-        cid = int(np.asarray(rec[id_field]).item()) if id_field else pos
-        name = str(rec[name_field]) if name_field else ""
-        rows.append((cid, str(rec["WNID"]), name))
-    rows.sort(key=lambda r: r[0])
-    ids = [r[0] for r in rows]
-    if ids != list(range(1, len(rows) + 1)):
-        raise DataFormatError(f"{path}: class ids of the leaf synsets must be 1..{len(rows)}, got {ids[:10]}...")
-    return SynsetTable(tuple(r[1] for r in rows), tuple(r[2] for r in rows), str(path))
+    wnids, names = read_mat_classes(path)
+    return SynsetTable(tuple(wnids), tuple(names), str(path))
 
 
 def read_synsets(path: str | os.PathLike) -> SynsetTable:

@@ -16,6 +16,7 @@ import numpy as np
 from ..ops.boxes import box_iou_paired
 from ..submission.det_file import DetSubmission
 from .ground_truth import DetGroundTruth
+from .key_lookup import descending_rank, equal_range, find_sorted, lexsort_ints
 
 
 def object_thresholds(boxes: np.ndarray) -> np.ndarray:
@@ -62,8 +63,7 @@ def _eligible_pairs(det_key, det_boxes, obj_key, obj_boxes, obj_thr):
     """All (detection, object) pairs of equal group key that pass the object's threshold."""
     obj_order = np.argsort(obj_key, kind="stable")
     sorted_keys = obj_key[obj_order]
-    lo = np.searchsorted(sorted_keys, det_key, side="left")
-    count = np.searchsorted(sorted_keys, det_key, side="right") - lo
+    lo, count = equal_range(sorted_keys, det_key)
     pair_det = np.repeat(np.arange(len(det_key)), count)
     starts = np.cumsum(count) - count
     offset = np.arange(len(pair_det)) - np.repeat(starts, count)
@@ -75,10 +75,7 @@ def _eligible_pairs(det_key, det_boxes, obj_key, obj_boxes, obj_thr):
 
 def _find_sorted(sorted_values: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Position of each value in a sorted array, and whether the value is there."""
-    at = np.searchsorted(sorted_values, values)
-    found = at < len(sorted_values)
-    found[found] = sorted_values[at[found]] == values[found]
-    return at, found
+    return find_sorted(sorted_values, values)
 
 
 def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_index, object_image,
@@ -138,7 +135,8 @@ def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_
     npos = np.bincount(object_class[~object_ignored], minlength=stride)
 
     # Walk order inside each (image, class): score descending, file order on ties.
-    walk = np.lexsort((-det_score, det_key))
+    score_rank = descending_rank(det_score)
+    walk = lexsort_ints(det_key, score_rank)
     det_rank = np.empty(n_dets, dtype=np.int64)
     det_rank[walk] = np.arange(n_dets)
     candidate = np.nonzero(scored & ~ignored)[0]
@@ -152,7 +150,7 @@ def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_
     fp = (scored & ~ignored).astype(np.int64) - tp
 
     # AP order per class: score descending, then lower image index, then file order.
-    global_order = np.lexsort((det_image_rank, -det_score, det_class))
+    global_order = lexsort_ints(det_class, score_rank, det_image_rank)
     global_order = global_order[scored[global_order]]
     classes = det_class[global_order]
     bounds = np.searchsorted(classes, np.arange(1, n_classes + 2))

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.annotations import parse_annotation
 from ..data.det_dataset import (find_det_blacklist, read_det_blacklist, read_det_image_list,
                                 read_det_split)
-from ..data.errors import DataFormatError
-from ..data.loc_dataset import clsloc_val_blacklist_path, read_index_list
+from ..data.loc_dataset import clsloc_val_blacklist_path, read_loc_blacklist
 from ..data.synsets import SynsetTable, find_clsloc_synsets, find_det_synsets, ilsvrc_dir, read_synsets
+from .gt_objects import det_objects, loc_objects, xml_names
 
 
 @dataclass
@@ -46,32 +45,17 @@ class DetGroundTruth:
     blacklist: np.ndarray        # (P, 2) int64 rows (image index, devkit id)
 
 
-def _objects_to_arrays(per_image: list[tuple[list[int], np.ndarray]]):
-    counts = np.asarray([len(ids) for ids, _ in per_image], dtype=np.int64)
-    object_image = np.repeat(np.arange(len(per_image), dtype=np.int64), counts)
-    object_class = np.asarray([i for ids, _ in per_image for i in ids], dtype=np.int64)
-    boxes = [b for _, b in per_image if len(b)]
-    object_boxes = np.concatenate(boxes).astype(np.float64) if boxes else np.zeros((0, 4), np.float64)
-    return object_image, object_class, object_boxes
-
-
-def _class_ids_of(names: list[str], synsets: SynsetTable, xml_path: str) -> list[int]:
-    unknown = [n for n in names if n not in synsets]
-    if unknown:
-        raise DataFormatError(f"{xml_path}: object class {unknown[0]!r} is not in {synsets.source or 'the synsets'}")
-    return [synsets.id_of(n) for n in names]
-
-
 # -- CLS-LOC -------------------------------------------------------------------------------------
 def load_loc_ground_truth(xml_dir: str | os.PathLike | None = None, synsets: SynsetTable | str | os.PathLike | None = None,
                           blacklist: str | os.PathLike | None = None, *, data_root: str | os.PathLike | None = None,
-                          split: str = "val") -> LocGroundTruth:
+                          split: str = "val", cache_dir: str | os.PathLike | None = None) -> LocGroundTruth:
     """All ``*.xml`` of ``xml_dir`` in sorted file-name order; each image's class from its objects.
 
     Give ``xml_dir`` and ``synsets`` (``blacklist=None``: no blacklist; a given path must exist), or
     ``data_root`` alone: ``Annotations/CLS-LOC/<split>``, the devkit class list and the
     ``*clsloc_validation_blacklist.txt`` (absent: no blacklist) are found there.
     An image must have at least one object and all of one class (the devkit's precondition).
+    ``cache_dir``: keep the parsed XMLs there (see :mod:`.gt_cache`); ``None`` parses every call.
     """
     if data_root is not None:
         if xml_dir is not None or synsets is not None or blacklist is not None:
@@ -83,23 +67,12 @@ def load_loc_ground_truth(xml_dir: str | os.PathLike | None = None, synsets: Syn
     xml_dir = Path(xml_dir)
     if not isinstance(synsets, SynsetTable):
         synsets = read_synsets(synsets)
-    names = sorted(p.name for p in xml_dir.glob("*.xml")) if xml_dir.is_dir() else []
+    names = xml_names(xml_dir)
     if not names:
         raise FileNotFoundError(f"no ground-truth XML files in {xml_dir}")
-    class_ids, per_image = [], []
-    for name in names:
-        ann = parse_annotation(xml_dir / name, keep_invalid=True)
-        if not ann.names:
-            raise DataFormatError(f"{ann.path}: no <object>; CLS-LOC scoring needs the image's class from its objects")
-        distinct = sorted(set(ann.names))
-        if len(distinct) != 1:
-            raise DataFormatError(f"{ann.path}: objects of several classes {distinct}; CLS-LOC scoring needs one class per image")
-        ids = _class_ids_of(ann.names, synsets, ann.path)
-        class_ids.append(ids[0])
-        per_image.append((ids, ann.boxes))
-    object_image, object_class, object_boxes = _objects_to_arrays(per_image)
-    black = np.asarray(read_index_list(blacklist) if blacklist is not None else [], dtype=np.int64)
-    return LocGroundTruth([n[:-4] for n in names], np.asarray(class_ids, dtype=np.int64),
+    class_ids, object_image, object_class, object_boxes = loc_objects(xml_dir, names, synsets, cache_dir)
+    black = np.asarray(read_loc_blacklist(blacklist, len(names)) if blacklist is not None else [], dtype=np.int64)
+    return LocGroundTruth([n[:-4] for n in names], class_ids,
                           object_image, object_class, object_boxes, black)
 
 
@@ -107,13 +80,13 @@ def load_loc_ground_truth(xml_dir: str | os.PathLike | None = None, synsets: Syn
 def load_det_ground_truth(xml_dir: str | os.PathLike | None = None, synsets: SynsetTable | str | os.PathLike | None = None,
                           image_list: str | os.PathLike | pd.DataFrame | None = None,
                           blacklist: str | os.PathLike | None = None, *, data_root: str | os.PathLike | None = None,
-                          split: str = "val") -> DetGroundTruth:
+                          split: str = "val", cache_dir: str | os.PathLike | None = None) -> DetGroundTruth:
     """``<xml_dir>/<stem>.xml`` for each ``<stem> <index>`` of the image list (a file or a table).
 
     Give ``xml_dir``, ``synsets`` and ``image_list`` (``blacklist=None``: no blacklist), or
     ``data_root`` alone with ``split`` val, val1 or val2 (the halves keep their official val
     indices). A listed image without its XML is an error (the devkit cannot read it); XMLs without
-    objects are images with no positives.
+    objects are images with no positives. ``cache_dir`` as for :func:`load_loc_ground_truth`.
     """
     if data_root is not None:
         if xml_dir is not None or synsets is not None or image_list is not None or blacklist is not None:
@@ -129,14 +102,7 @@ def load_det_ground_truth(xml_dir: str | os.PathLike | None = None, synsets: Syn
     if not isinstance(synsets, SynsetTable):
         synsets = read_synsets(synsets)
     images = image_list if isinstance(image_list, pd.DataFrame) else read_det_image_list(image_list)
-    per_image = []
-    for stem in images["stem"]:
-        xml_path = xml_dir / f"{stem}.xml"
-        if not xml_path.is_file():
-            raise FileNotFoundError(f"ground truth of listed image {stem} not found: {xml_path}")
-        ann = parse_annotation(xml_path, keep_invalid=True)
-        per_image.append((_class_ids_of(ann.names, synsets, ann.path), ann.boxes))
-    object_image, object_class, object_boxes = _objects_to_arrays(per_image)
+    object_image, object_class, object_boxes = det_objects(xml_dir, list(images["stem"]), synsets, cache_dir)
     pairs = np.zeros((0, 2), np.int64)
     if blacklist is not None:
         table = read_det_blacklist(blacklist, synsets)

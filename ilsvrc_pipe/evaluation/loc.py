@@ -15,7 +15,7 @@ import numpy as np
 from ..data.errors import DataFormatError
 from ..data.synsets import SynsetTable
 from ..ops.boxes import box_iou_paired
-from ..submission.kaggle_csv import align_to_images, is_kaggle_csv, read_kaggle_loc_csv
+from ..submission.kaggle_csv import align_to_images, looks_like_csv, read_kaggle_loc_csv
 from ..submission.loc_file import LocSubmission, read_loc_file
 from .ground_truth import LocGroundTruth
 
@@ -82,7 +82,7 @@ def evaluate_loc(labels, boxes, gt: LocGroundTruth, max_k: int = MAX_K) -> dict:
 def read_loc_predictions(path: str | os.PathLike, gt: LocGroundTruth, synsets: SynsetTable,
                          kaggle_label_format: str = "wnid") -> LocSubmission:
     """A devkit flat file, or a Kaggle CSV (told apart by its header) aligned to the GT order."""
-    if is_kaggle_csv(path):
+    if looks_like_csv(path):
         image_ids, rows = read_kaggle_loc_csv(path, synsets, kaggle_label_format)
         return align_to_images(image_ids, rows, gt.stems, source=str(path))
     return read_loc_file(path, num_images=len(gt.stems), num_classes=len(synsets))

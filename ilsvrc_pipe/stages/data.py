@@ -14,10 +14,12 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from ..data.det_dataset import load_det_records, read_det_train_lists
-from ..data.errors import ImageDecodeError
-from ..data.images import load_rgb
-from ..data.loc_dataset import SPLITS, LocRecords, fill_image_sizes, load_loc_records
+from ..config_options import config_flag
+from ..data.class_lists import check_class_lists_agree
+from ..data.det_dataset import check_det_blacklist, load_det_records, read_det_train_lists
+from ..data.errors import DataFormatError, ImageDecodeError
+from ..data.images import image_size, load_rgb
+from ..data.loc_dataset import SPLITS, LocRecords, load_loc_records
 from ..data.synsets import find_clsloc_synsets, find_det_synsets, ilsvrc_dir
 from ..evaluation.ground_truth import load_det_ground_truth, load_loc_ground_truth
 from ..io_utils import write_table_atomic
@@ -26,27 +28,30 @@ from .base import Stage, StageContext, register_stage
 
 def flag_corrupt_images(ctx: StageContext, images, split: str, task: str):
     """Decode every image once (filling unknown sizes); add a ``corrupt`` column, which is only ever
-    set when the config allows skipping corrupt images (otherwise the first one fails the stage)."""
-    skip = bool(ctx.cfg.data.get("skip_corrupt_images", False))
+    set when the config allows skipping corrupt images (otherwise the first one fails the stage).
+
+    With ``verify_images`` off only the headers of images of unknown size are read; a corrupt
+    header is then skipped (or fails the stage) by the same rule."""
+    skip = config_flag(ctx.cfg.data, "skip_corrupt_images", False, "data.")
+    verify = config_flag(ctx.cfg.data, "verify_images", True, "data.")
     images = images.copy()
     corrupt = np.zeros(len(images), dtype=bool)
-    if not ctx.cfg.data.get("verify_images", True):
-        images = fill_image_sizes(images)
-    else:
-        width, height = images.width.to_numpy().copy(), images.height.to_numpy().copy()
-        for i, path in enumerate(tqdm(images.path, total=len(images), desc=f"decode {task} {split}", unit="img")):
-            try:
-                size = load_rgb(path).size
-            except ImageDecodeError as exc:
-                if not skip:
-                    raise
-                corrupt[i] = True
-                ctx.logger.warning("corrupt %s %s image kept with %s: %s", task, split,
-                                   "whole-image guesses" if task == "loc" else "no detections", exc)
-                continue
-            if width[i] < 0 or height[i] < 0:
-                width[i], height[i] = size
-        images["width"], images["height"] = width, height
+    width, height = images.width.to_numpy().copy(), images.height.to_numpy().copy()
+    todo = np.arange(len(images)) if verify else np.flatnonzero((width < 0) | (height < 0))
+    paths = images.path.to_numpy()
+    for i in tqdm(todo, desc=f"{'decode' if verify else 'size'} {task} {split}", unit="img", disable=not verify):
+        try:
+            size = load_rgb(paths[i]).size if verify else image_size(paths[i])
+        except ImageDecodeError as exc:
+            if not skip:
+                raise
+            corrupt[i] = True
+            ctx.logger.warning("corrupt %s %s image kept with %s: %s", task, split,
+                               "whole-image guesses" if task == "loc" else "no detections", exc)
+            continue
+        if width[i] < 0 or height[i] < 0:
+            width[i], height[i] = size
+    images["width"], images["height"] = width, height
     images["corrupt"] = corrupt
     return images
 
@@ -60,6 +65,7 @@ class DataStage(Stage):
 
     def run(self, ctx: StageContext) -> dict:
         root, art = ctx.data_root, ctx.artifacts
+        check_class_lists_agree(root, "clsloc")
         synsets = find_clsloc_synsets(root)
         tables = {"clsloc": synsets}
         figures: dict = {"data_root": str(root), "clsloc_classes": len(synsets)}
@@ -83,7 +89,7 @@ class DataStage(Stage):
                 figures["loc_val_blacklisted"] = int(images.blacklisted.sum())
                 self._write_loc_ground_truth(ctx, LocRecords(images, records.boxes), synsets)
             ctx.logger.info("CLS-LOC %-5s: %d images, %d boxes", split, len(images), len(records.boxes))
-        if ctx.cfg.data.get("det", True) and (ilsvrc_dir(root) / "ImageSets" / "DET").is_dir():
+        if config_flag(ctx.cfg.data, "det", True, "data.") and (ilsvrc_dir(root) / "ImageSets" / "DET").is_dir():
             figures.update(self._index_det(ctx, tables))
         art.write_classes(tables)
         return figures
@@ -96,14 +102,16 @@ class DataStage(Stage):
             return
         gt = load_loc_ground_truth(data_root=ctx.data_root, split="val")
         if list(val.images.image_id) != list(gt.stems):
-            raise ValueError(f"{xml_dir}: the val XMLs are not the val images of the image list "
+            raise DataFormatError(f"{xml_dir}: the val XMLs are not the val images of the image list "
                              f"({len(gt.stems)} XMLs, {len(val.images)} images)")
         ctx.artifacts.write_ground_truth("loc", "val", gt)
 
     @staticmethod
     def _index_det(ctx: StageContext, tables: dict) -> dict:
         """DET records of every split present, and the ground truth of val, val1 and val2."""
+        check_class_lists_agree(ctx.data_root, "det")
         det_synsets = find_det_synsets(ctx.data_root)
+        check_det_blacklist(ctx.data_root)
         tables["det"] = det_synsets
         figures = {"det_classes": len(det_synsets)}
         for split in ("train", "val", "val1", "val2", "test"):

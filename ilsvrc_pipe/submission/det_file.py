@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data.errors import DataFormatError
+from ..data.errors import DataFormatError, open_text
 from ..io_utils import atomic_path
 from .loc_file import format_number
 
@@ -79,7 +79,7 @@ def _read_slowly(path, num_classes, image_indices) -> DetSubmission:
     """Line-by-line parse: names the first bad line (the fast path found something wrong)."""
     allowed = None if image_indices is None else set(np.asarray(image_indices).tolist())
     rows = []
-    with open(path, encoding="utf-8") as fh:
+    with open_text(path) as fh:
         for lineno, raw in enumerate(fh, 1):
             fields = raw.split()
             if fields:
@@ -107,12 +107,28 @@ def _read_fast(path) -> DetSubmission | None:
     return DetSubmission(frame[0].to_numpy(np.int64), frame[1].to_numpy(np.int64), values[:, 0], values[:, 1:])
 
 
+def line_of_detection(path: str | os.PathLike, k: int) -> int:
+    """Line number of the ``k``-th (0-based) detection of a file: blank lines hold none, so errors
+    found on the arrays can still name the line."""
+    seen = -1
+    with open_text(path) as fh:
+        for lineno, raw in enumerate(fh, 1):
+            seen += bool(raw.split())
+            if seen == k:
+                return lineno
+    raise IndexError(f"{path} has no detection {k}")
+
+
 def read_det_file(path: str | os.PathLike, num_classes: int | None = None, image_indices=None) -> DetSubmission:
     """Read a devkit DET file strictly.
 
     ``num_classes`` rejects class ids outside 1..num_classes; ``image_indices`` (the list's index
     column) rejects detections of unlisted images, which make the devkit fail.
     """
+    if os.path.isdir(path):
+        raise DataFormatError(f"{path}: is a directory; expected a DET file")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"DET file not found: {path}")
     detections = _read_fast(path)
     if detections is not None:
         bad_class = (detections.class_id < 1) | (detections.class_id > (num_classes or np.iinfo(np.int64).max))

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..data.errors import DataFormatError
+from ..data.errors import DataFormatError, open_text
 from ..data.synsets import SynsetTable
 from ..io_utils import atomic_path
 from .loc_file import MAX_GUESSES, LocSubmission, format_guesses, parse_guess_fields, stack_guesses
@@ -25,8 +25,16 @@ LABEL_FORMATS = ("wnid", "sorted_index", "devkit_id")
 
 def is_kaggle_csv(path: str | os.PathLike) -> bool:
     """True when the file starts with the Kaggle header ``ImageId,PredictionString``."""
-    with open(path, encoding="utf-8-sig") as fh:
+    with open_text(path) as fh:
         return fh.readline().strip().replace(" ", "") == ",".join(HEADER)
+
+
+def looks_like_csv(path: str | os.PathLike) -> bool:
+    """A ``.csv`` name, or a comma in the first line (devkit flat files have none): such a file is
+    read as a Kaggle CSV, so a wrong header is reported as one instead of as a broken flat file."""
+    with open_text(path) as fh:
+        first = fh.readline()
+    return str(path).lower().endswith(".csv") or "," in first
 
 
 def _label_writer(synsets: SynsetTable, label_format: str):
@@ -80,11 +88,12 @@ def read_kaggle_loc_csv(path: str | os.PathLike, synsets: SynsetTable,
     """Image ids (file order) and their guesses; malformed rows raise with file and line."""
     to_devkit_id = _label_reader(synsets, label_format)
     image_ids, rows, seen = [], [], {}
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    with open_text(path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or tuple(h.strip() for h in header) != HEADER:
-            raise DataFormatError(f"{path}:1: expected the header 'ImageId,PredictionString', got {header}")
+            found = "an empty file" if header is None else repr(",".join(header))
+            raise DataFormatError(f"{path}:1: expected the header 'ImageId,PredictionString' of a Kaggle CSV, found {found}")
         for row in reader:
             where = f"{path}:{reader.line_num}"
             if len(row) != 2:

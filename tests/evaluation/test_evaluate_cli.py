@@ -91,7 +91,7 @@ def test_cli_reports_a_bad_line_without_a_traceback(scoring_fixture, tmp_path):
     pred.write_text("\n".join(lines) + "\n")
     proc = run_tool("det", "--pred", pred, "--gt-xml-dir", scoring_fixture / "det/Annotations", "--synsets",
                     scoring_fixture / "synsets.txt", "--image-list", scoring_fixture / "det/val.txt")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert f"{pred}:5:" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -130,13 +130,16 @@ def test_det_cli_on_a_data_root_split_scores_only_that_split(data_root, tmp_path
     pred = tmp_path / "pred.txt"
     pred.write_text("1 1 0.9 0 0 99 99\n2 1 0.5 0 0 99 99\n4 1 0.95 0 0 99 99\n")  # index 1 belongs to val1
     out = tmp_path / "det.json"
+    assert load_tool().main(["det", "--pred", str(pred), "--data-root", str(data_root), "--split", "val2"]) == 2
+    assert f"{pred}:1: image index 1 is not a val2 image" in capsys.readouterr().err  # never dropped silently
     assert load_tool().main(["det", "--pred", str(pred), "--data-root", str(data_root), "--split", "val2",
-                             "--json-out", str(out)]) == 0
+                             "--drop-outside-split", "--json-out", str(out)]) == 0
+    assert "dropped 1 detections of images outside val2" in capsys.readouterr().out
     result = json.loads(out.read_text())
     assert result["ap"]["1"] == pytest.approx(0.5) and result["n_images"] == 2 and result["n_detections"] == 2
     assert load_tool().main(["det", "--pred", str(pred), "--data-root", str(data_root), "--split", "val"]) == 0
     pred.write_text("9 1 0.9 0 0 99 99\n")
-    assert load_tool().main(["det", "--pred", str(pred), "--data-root", str(data_root), "--split", "val2"]) == 1
+    assert load_tool().main(["det", "--pred", str(pred), "--data-root", str(data_root), "--split", "val2"]) == 2
     assert "image index 9 is not in the image list" in capsys.readouterr().err
 
 
