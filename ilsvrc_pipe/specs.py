@@ -29,15 +29,19 @@ def _train_tables(artifacts: Artifacts) -> dict:
             "boxes": str(artifacts.records("loc", "train", "boxes"))}
 
 
-def load_weights(model_cfg: dict, weights: Path):
-    """A model built from its config with its trained weights (no ``init_cfg`` reading), in eval
-    mode and ``channels_last`` (measured faster for CPU convolutions)."""
+def load_weights(model_cfg: dict, weights: Path, fold_bn: bool = True):
+    """A model built from its config with its trained weights (no ``init_cfg`` reading), for
+    inference: eval mode, batch norms folded into the convolutions (``fold_bn``) and
+    ``channels_last`` (both measured faster for CPU inference)."""
     import torch
 
+    from .models.fold_bn import fold_batch_norms
     from .registry import MODELS
 
     model = MODELS.build({k: v for k, v in model_cfg.items() if k != "init_cfg"})
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    if fold_bn:
+        fold_batch_norms(model)
     return model.eval().to(memory_format=torch.channels_last)
 
 

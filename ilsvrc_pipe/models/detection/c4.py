@@ -13,7 +13,8 @@ Every batch norm is frozen (``frozen_bn.py``): statistics and affine come from t
 network and never change, whatever ``.train()`` says. RPN and Fast R-CNN train jointly
 (approximate joint training, as torchvision and detectron2 do). A class marked partially boxed on
 an image (``ignore_labels``) is left out of the softmax of that image's background RoIs, so it is
-never taught as background there. Labels are torchvision's: 1..C, 0 = background
+never taught as background there; the class-agnostic RPN takes no negatives from such an image
+(where its unboxed objects are is unknown). Labels are torchvision's: 1..C, 0 = background
 (``data/synsets.py`` converts).
 """
 from __future__ import annotations
@@ -46,6 +47,26 @@ def pad_batch(images: Sequence[Tensor], multiple: int) -> tuple[Tensor, list[tup
     for i, im in enumerate(images):
         batch[i, :, : im.shape[-2], : im.shape[-1]] = im
     return batch, sizes
+
+
+class PartiallyBoxedRPN(RegionProposalNetwork):
+    """torchvision's RPN, except that on an image with a partially boxed class
+    (``targets[i]["background_unknown"]``) no anchor is taught as background: an unboxed object
+    of that class may sit under any of them. Its positives still train the RPN."""
+
+    def assign_targets_to_anchors(self, anchors: list[Tensor], targets: list[dict[str, Tensor]]):
+        labels, matched = super().assign_targets_to_anchors(anchors, targets)
+        for labels_per_image, target in zip(labels, targets):
+            if bool(target.get("background_unknown", False)):
+                labels_per_image[labels_per_image == 0] = -1.0
+        return labels, matched
+
+    def compute_loss(self, objectness: Tensor, pred_bbox_deltas: Tensor, labels: list[Tensor],
+                     regression_targets: list[Tensor]) -> tuple[Tensor, Tensor]:
+        if not any(bool((lab >= 0).any()) for lab in labels):   # nothing to learn from in this batch
+            zero = objectness.sum() * 0.0 + pred_bbox_deltas.sum() * 0.0
+            return zero, zero
+        return super().compute_loss(objectness, pred_bbox_deltas, labels, regression_targets)
 
 
 class RoIPooler(nn.Module):
@@ -105,7 +126,7 @@ class C4FasterRCNN(BaseModel):
         trunk_channels, head_channels = self.backbone.out_channels[2], self.backbone.out_channels[3]
         anchors = AnchorGenerator(sizes=(tuple(float(s) for s in anchor_sizes),),
                                   aspect_ratios=(tuple(float(r) for r in anchor_ratios),))
-        self.rpn = RegionProposalNetwork(
+        self.rpn = PartiallyBoxedRPN(
             anchors, RPNHead(trunk_channels, anchors.num_anchors_per_location()[0]),
             fg_iou_thresh=rpn_fg_iou, bg_iou_thresh=rpn_bg_iou, batch_size_per_image=rpn_batch_size,
             positive_fraction=0.5, pre_nms_top_n=dict(rpn_pre_nms_top_n or dict(training=2000, testing=1000)),
@@ -186,7 +207,8 @@ class C4FasterRCNN(BaseModel):
     # -- training ----------------------------------------------------------------------------------
     def loss(self, images: Sequence[Tensor], samples: Sequence[dict]) -> dict[str, Tensor]:
         batch, sizes = pad_batch(images, self.stride)
-        targets = [{"boxes": s["boxes"].to(batch), "labels": s["labels"].to(batch.device)} for s in samples]
+        targets = [{"boxes": s["boxes"].to(batch), "labels": s["labels"].to(batch.device),
+                    "background_unknown": len(s.get("ignore_labels", ())) > 0} for s in samples]
         feat = self.features(batch)
         proposals, rpn_losses = self.proposals(batch, sizes, feat, targets)
         rois, _, labels, reg_targets = self.roi_heads.select_training_samples(

@@ -114,3 +114,25 @@ def test_init_from_classifier_loads_trunk_conv5_and_statistics(tmp_path):
     torch.testing.assert_close(model.backbone.layer2[0].bn1.running_mean, clf.backbone.layer2[0].bn1.running_mean)
     with pytest.raises(ValueError, match="roi"):
         tiny_detector(roi_pool="nope")
+
+
+def test_rpn_takes_no_negatives_from_an_image_with_a_partially_boxed_class():
+    model = tiny_detector()
+    anchors = [torch.tensor([[0.0, 0.0, 20.0, 20.0], [30.0, 30.0, 60.0, 60.0], [1.0, 1.0, 21.0, 21.0]])] * 2
+    boxes = torch.tensor([[0.0, 0.0, 20.0, 20.0]])
+    targets = [{"boxes": boxes, "background_unknown": False}, {"boxes": boxes, "background_unknown": True}]
+    labels, _ = model.rpn.assign_targets_to_anchors(anchors, targets)
+    assert labels[0].tolist() == [1.0, 0.0, 1.0]     # anchor 1 is background on a fully boxed image
+    assert labels[1].tolist() == [1.0, -1.0, 1.0]    # ...and unknown where a class is partially boxed
+
+
+def test_a_batch_without_any_rpn_sample_gives_a_zero_rpn_loss():
+    model = tiny_detector()
+    model.train()
+    s = samples()
+    for sample in s:
+        sample["boxes"], sample["labels"] = torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)
+        sample["ignore_labels"] = torch.tensor([1])
+    losses = model([torch.randn(3, 48, 64), torch.randn(3, 40, 40)], s, mode="loss")
+    assert losses["loss_rpn_cls"].item() == 0.0 and torch.isfinite(sum(losses.values()))
+    sum(losses.values()).backward()
