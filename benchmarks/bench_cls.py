@@ -7,7 +7,7 @@ by ``member_train_spec`` whose dataset is swapped for an in-memory synthetic one
 80x80 images, passed as an object), so both loops load data identically: same dataset object
 type, ``DefaultSampler(shuffle=True)``, mmengine ``default_collate``, ``num_workers=0``. The bare
 loop uses the same model config, SGD settings (lr, momentum 0.9, weight decay) and channels_last
-setting (weights only, as ``ChannelsLastHook`` does). Each run lasts ``--epochs`` epochs of
+setting (weights only, as ``training.build_runner`` does). Each run lasts ``--epochs`` epochs of
 ``--epoch-images`` images (mini: 800 train images = 25 iterations); a timestamp is taken after
 every iteration (a lowest-priority hook for the Runner), the first ``--warmup`` iterations are
 excluded. ``images/s`` counts everything from the end of the last warm-up iteration to the end of

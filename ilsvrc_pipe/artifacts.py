@@ -205,6 +205,14 @@ class Artifacts:
     def report(self) -> Path:
         return self.stage_dir("eval") / "report.md"
 
+    def report_html(self) -> Path:
+        """The self-contained HTML report (figures embedded); its figures are also kept as files."""
+        return self.stage_dir("eval") / "report.html"
+
+    def report_figure(self, name: str) -> Path:
+        """A figure of the HTML report, ``eval/report_files/<name>.png``."""
+        return self.stage_dir("eval") / "report_files" / f"{name}.png"
+
     # -- submissions -----------------------------------------------------------------------------
     def submission(self, name: str) -> Path:
         """A file of the submission folder (``loc_val.txt``, ``loc_test.csv``, ...)."""
@@ -212,10 +220,10 @@ class Artifacts:
 
     def clear_submissions(self, prefix: str) -> list[Path]:
         """Remove the submission files a stage owns (those named ``<prefix>*``) before it rewrites them."""
+        from .distributed import on_main
+
         removed = []
         if self.submission_dir.is_dir():
-            for p in sorted(self.submission_dir.glob(f"{prefix}*")):
-                if p.is_file():
-                    p.unlink()
-                    removed.append(p)
+            removed = [p for p in sorted(self.submission_dir.glob(f"{prefix}*")) if p.is_file()]
+        on_main(lambda: [p.unlink() for p in removed])   # under torchrun, rank 0 deletes
         return removed

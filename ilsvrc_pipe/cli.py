@@ -33,6 +33,22 @@ def run_guarded(body: Callable[[], int]) -> int:
         return report_user_error(exc)
 
 
+def help_layout(doc: str) -> dict:
+    """``ArgumentParser`` keywords that print a tool's docstring with its ``Examples::`` block last.
+
+    A user reads ``--help`` from the bottom up: the commands to copy go last (the epilog), in the
+    docstring's own line breaks. Everything after ``Examples::`` is the epilog; a tool without that
+    block is a programming error (``tests/test_tool_help.py`` parses every example)."""
+    head, mark, examples = (doc or "").partition("Examples::")
+    if not mark:
+        raise ValueError("the tool's docstring has no 'Examples::' block")
+    lines = examples.strip("\n").splitlines()
+    indent = min((len(x) - len(x.lstrip()) for x in lines if x.strip()), default=0)
+    body = "\n".join("  " + x[indent:] if x.strip() else "" for x in lines)
+    return {"description": head.strip(), "epilog": "examples:\n" + body,
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def add_cfg_options(parser: argparse.ArgumentParser) -> None:
     """``--cfg-options KEY=VALUE ...``, kept as strings: they are checked against the loaded config."""
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",

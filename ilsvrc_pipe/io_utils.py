@@ -12,18 +12,29 @@ from typing import Iterator
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; it is renamed onto ``path`` only on success."""
+    """Yield a temporary path beside ``path``; it is renamed onto ``path`` only on success.
+
+    Under ``torchrun`` only rank 0 writes: the other ranks get a scratch path that is thrown away
+    (``distributed.py``: every artifact write passes here, bracketed by barriers).
+    """
+    from .distributed import writes_on_main
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with writes_on_main() as main:
+        if not main:
+            with tempfile.TemporaryDirectory(prefix="ilsvrc_pipe_rank_") as scratch:
+                yield Path(scratch) / path.name
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp)
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

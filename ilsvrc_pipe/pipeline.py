@@ -20,10 +20,13 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Iterable
 
+import torch
 from mmengine.config import Config
 
 from .artifacts import Artifacts
+from .distributed import on_main
 from .io_utils import hash_files, hash_json, write_json_atomic
+from .progress import StageClock, last_timings
 from .stages.base import DeclaredConfig, Stage, StageContext
 
 STARTED = ".started.json"
@@ -66,8 +69,10 @@ class Pipeline:
     """Runs the stages it is given in dependency order, skipping those whose manifest matches."""
 
     def __init__(self, cfg: Config, data_root: str | Path, work_dir: str | Path, stages: Iterable[Stage],
-                 logger: logging.Logger | None = None, submission_dir: str | Path | None = None):
+                 logger: logging.Logger | None = None, submission_dir: str | Path | None = None,
+                 device: torch.device | str = "cpu"):
         self.cfg = cfg
+        self.device = torch.device(device)
         self.data_root = Path(data_root)
         self.artifacts = Artifacts(work_dir, submission_dir)
         self.logger = logger or logging.getLogger("ilsvrc_pipe")
@@ -144,7 +149,7 @@ class Pipeline:
         if out.exists() and (force or (previous is not None and previous != fingerprint)):
             self.logger.info("stage %-5s: clearing %s (%s)", name, out,
                              "--force" if force else "made with another config or other inputs")
-            shutil.rmtree(out)
+            on_main(lambda: shutil.rmtree(out))
         elif out.exists() and any(p.name != STARTED for p in out.iterdir()):
             self.logger.info("stage %-5s: resuming from the outputs an interrupted run left in %s", name, out)
         write_json_atomic(started, fingerprint)
@@ -155,13 +160,14 @@ class Pipeline:
             self.logger.info("stage %-5s up to date (manifest %s matches); --force redoes it", name,
                              self.manifest_path(name))
         results = {}
-        for i, name in enumerate(plan, 1):
+        clock = StageClock(plan, last_timings(plan, self.read_manifest), self.logger)  # before outputs are cleared
+        for name in plan:
             stage = self.stages[name]
             ctx = StageContext(DeclaredConfig(self.cfg, stage.reads, name), self.data_root, self.artifacts,
-                               name, self.logger, force)
+                               name, self.logger, force, self.device)
             fingerprint = self.fingerprint(name)
             self._prepare_out_dir(name, fingerprint, force and name in targets)
-            self.logger.info("stage %-5s starts (%d/%d)", name, i, len(plan))
+            clock.start(name)
             t0 = time.perf_counter()
             figures = stage.run(ctx) or {}
             seconds = time.perf_counter() - t0
@@ -170,5 +176,6 @@ class Pipeline:
                         "finished": finished, "seconds": round(seconds, 2), "figures": figures}
             write_json_atomic(self.manifest_path(name), manifest)
             self.logger.info("stage %-5s done in %.1f s", name, seconds)
+            clock.done(name)
             results[name] = manifest
         return results

@@ -29,7 +29,7 @@ def _train_tables(artifacts: Artifacts) -> dict:
             "boxes": str(artifacts.records("loc", "train", "boxes"))}
 
 
-def load_weights(model_cfg: dict, weights: Path, fold_bn: bool = True):
+def load_weights(model_cfg: dict, weights: Path, fold_bn: bool = True, device=None):
     """A model built from its config with its trained weights (no ``init_cfg`` reading), for
     inference: eval mode, batch norms folded into the convolutions (``fold_bn``) and
     ``channels_last`` (both measured faster for CPU inference)."""
@@ -42,7 +42,8 @@ def load_weights(model_cfg: dict, weights: Path, fold_bn: bool = True):
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     if fold_bn:
         fold_batch_norms(model)
-    return model.eval().to(memory_format=torch.channels_last)
+    model = model.eval().to(memory_format=torch.channels_last)
+    return model if device is None else model.to(device)
 
 
 # -- cls -----------------------------------------------------------------------------------------

@@ -12,20 +12,15 @@ from pathlib import Path
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.model import MMDistributedDataParallel
+from mmengine.model import MMDistributedDataParallel, is_model_wrapper
 from mmengine.registry import HOOKS, MODEL_WRAPPERS
 from mmengine.runner import Runner
+from mmengine.runner.utils import set_random_seed
 
 from .checkpoint import allow_mmengine_checkpoint_globals
 from .data.seeded import sample_seed  # also registers SeededSampler
-
-
-@HOOKS.register_module()
-class ChannelsLastHook(Hook):
-    """Keep the model's weights in ``channels_last``: measured faster for CPU convolutions here."""
-
-    def before_run(self, runner) -> None:
-        runner.model.to(memory_format=torch.channels_last)
+from .distributed import is_distributed, world_size
+from .registry import MODELS
 
 
 @HOOKS.register_module()
@@ -65,6 +60,16 @@ def sgd_schedule(train: dict) -> dict:
     )
 
 
+def per_rank_loader(loader: dict) -> dict:
+    """The loader config of one rank: the configured batch is the global one, split evenly, so a
+    run on N processes sees the batches (and, by ``SeededSampler``, the augmented samples) of one."""
+    world = world_size()
+    batch = int(loader["batch_size"])
+    if batch % world:
+        raise ValueError(f"batch_size {batch} does not split over {world} processes; choose a multiple of {world}")
+    return {**loader, "batch_size": batch // world}
+
+
 def latest_checkpoint(work_dir: str | os.PathLike) -> Path | None:
     """The checkpoint mmengine's ``last_checkpoint`` file points at, if it exists."""
     marker = Path(work_dir) / "last_checkpoint"
@@ -82,16 +87,26 @@ def build_runner(spec: dict, work_dir: str | os.PathLike, launcher: str = "none"
     where it stopped); checkpoints are loaded with ``weights_only=True`` and an allowlist.
     """
     allow_mmengine_checkpoint_globals()
+    if launcher == "none" and is_distributed():
+        launcher = "pytorch"   # a stage under torchrun: every rank trains its share (DDP)
     if launcher != "none" and not torch.cuda.is_available() and not torch.distributed.is_initialized():
         # mmengine's init_dist calls torch.cuda.set_device; on CPU start the gloo group ourselves.
         torch.distributed.init_process_group(backend="gloo")
     spec = copy.deepcopy(spec)
-    hooks = [dict(type="IterationSeedHook", seed=seed)]
-    hooks += [dict(type="ChannelsLastHook")] if spec.pop("channels_last", True) else []
-    hooks += spec.pop("custom_hooks", [])
+    if launcher != "none":
+        spec["train_dataloader"] = per_rank_loader(spec["train_dataloader"])
+    hooks = [dict(type="IterationSeedHook", seed=seed)] + spec.pop("custom_hooks", [])
+    model = spec.pop("model")
+    if spec.pop("channels_last", True):
+        # weights in channels_last (measured faster for CPU convolutions here), before the Runner
+        # wraps the model in DDP: its gradient buckets take the layout of the parameters it sees
+        if isinstance(model, dict):
+            set_random_seed(seed, deterministic=True)   # what the Runner does before it builds a model
+            model = MODELS.build(model)
+        model.to(memory_format=torch.channels_last)
     max_epochs = int(spec.pop("max_epochs"))
     return Runner(
-        model=spec.pop("model"),
+        model=model,
         work_dir=str(work_dir),
         train_dataloader=spec.pop("train_dataloader"),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
@@ -107,7 +122,9 @@ def build_runner(spec: dict, work_dir: str | os.PathLike, launcher: str = "none"
         custom_hooks=hooks,
         launcher=launcher,
         # Runner reads the DDP wrapper from its `cfg`, not from an argument
-        cfg=Config(dict(model_wrapper_cfg=dict(type="DeviceAwareDDP", broadcast_buffers=False))),
+        # per-class RPN heads and the context branch leave parameters unused in some iterations
+        cfg=Config(dict(model_wrapper_cfg=dict(type="DeviceAwareDDP", broadcast_buffers=False,
+                                               find_unused_parameters=True))),
         env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend=spec.pop("dist_backend", "gloo"))),
         randomness=dict(seed=seed, deterministic=True),   # deterministic kernels where torch has them
         resume=resume and latest_checkpoint(work_dir) is not None,
@@ -135,6 +152,7 @@ def train_to_final(spec: dict, work_dir: str | os.PathLike, final: str | os.Path
         return final
     runner = build_runner(spec, work_dir, seed=seed, log_interval=log_interval)
     runner.train()
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     with atomic_path(final) as tmp:
-        torch.save({k: v.contiguous() for k, v in runner.model.state_dict().items()}, tmp)
+        torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, tmp)
     return final

@@ -231,3 +231,11 @@ def test_evaluate_warns_of_det_blacklist_entries_outside_the_image_list(scoring_
     assert load("evaluate").main(det_args(scoring_fixture, scoring_fixture / "det/pred.txt")
                                  + ["--blacklist", str(scoring_fixture / "det/blacklist.txt")]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_run_pipeline_device_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
+    code = load("run_pipeline").main(["--config", SMOKE, "--work-dir", str(tmp_path / "w"), "--stage", "data",
+                                      "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no CUDA device" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

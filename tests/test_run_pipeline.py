@@ -47,6 +47,9 @@ def test_smoke_pipeline_end_to_end_then_skips(smoke_run, pipeline_tool):
     for stage in STAGES:
         assert json.loads((work / stage / "manifest.json").read_text())["stage"] == stage
     assert list((work / "logs").glob("run_*.log"))
+    # the HTML report exists and the run's last line names it
+    assert (work / "eval/report.html").is_file()
+    assert res.stderr.strip().splitlines()[-1].endswith(f"report: {work / 'eval/report.html'}")
     again = pipeline_tool("--config", SMOKE, "--work-dir", work, "--submission-dir", subs,
                           "--cfg-options", f"data.root={root}")
     assert again.returncode == 0 and "up to date" in again.stderr and "ran nothing" in again.stderr

@@ -43,9 +43,10 @@ def test_ddp_two_cpu_processes(smoke_work):
     assert "Distributed training: True" in log
     allow_mmengine_checkpoint_globals()
     ckpt = torch.load(out / "epoch_1.pth", map_location="cpu", weights_only=True)
-    # 2 processes split the smoke train set: half the iterations of a single process
+    # the configured batch (16) is the global one: each of the 2 processes takes 8 of its half of
+    # the train set, so an epoch has the iterations of one process
     n_train = sum(1 for _ in open(smoke_work.parent / "root/ILSVRC/ImageSets/CLS-LOC/train_cls.txt"))
-    assert ckpt["meta"]["iter"] == -(-n_train // (2 * 16))
+    assert ckpt["meta"]["iter"] == -(-(-(-n_train // 2)) // 8) == -(-n_train // 16)
 
 
 def test_resume_continues_interrupted_training(smoke_work):

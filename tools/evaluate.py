@@ -6,10 +6,20 @@
     python tools/evaluate.py loc --baseline full-image|center --data-root ROOT [--json-out FILE]
     python tools/evaluate.py det --pred FILE (--data-root ROOT [--split val|val1|val2] |
                                               --gt-xml-dir DIR --synsets FILE --image-list FILE [--blacklist FILE])
-                                             [--json-out FILE]
+                                             [--json-out FILE] [--coco-out DIR]
 
 A LOC ``--pred`` is a devkit flat file or a Kaggle CSV (recognised by its ``ImageId,PredictionString``
 header; rows are matched to the ground truth by ImageId).
+
+Examples::
+
+    # the official devkit's own example case, shipped with the tests
+    python tools/evaluate.py det --pred tests/fixtures/scoring/det/pred.txt --gt-xml-dir tests/fixtures/scoring/det/Annotations --synsets tests/fixtures/scoring/synsets.txt --image-list tests/fixtures/scoring/det/val.txt --blacklist tests/fixtures/scoring/det/blacklist.txt
+    # after `make run`: the submissions of the mini run
+    python tools/evaluate.py loc --pred submissions/pipeline/loc_val.txt --data-root data/mini_ilsvrc
+    python tools/evaluate.py loc --pred submissions/pipeline/loc_val.csv --data-root data/mini_ilsvrc --json-out /tmp/loc_val.json
+    python tools/evaluate.py loc --baseline full-image --baseline center --data-root data/mini_ilsvrc
+    python tools/evaluate.py det --pred submissions/pipeline/det_val2.txt --data-root data/mini_ilsvrc --split val2 --coco-out /tmp/coco_val2
 """
 from __future__ import annotations
 
@@ -20,7 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ilsvrc_pipe.cli import check_folder, check_input_file, check_output_file, report_user_error  # noqa: E402
+from ilsvrc_pipe.cli import (check_folder, check_input_file, check_output_file, help_layout,  # noqa: E402
+                             report_user_error)
 from ilsvrc_pipe.data.class_lists import check_class_lists_agree  # noqa: E402
 from ilsvrc_pipe.data.errors import USER_ERRORS  # noqa: E402
 from ilsvrc_pipe.data.synsets import SynsetTable, find_clsloc_synsets, find_det_synsets, read_synsets  # noqa: E402
@@ -30,7 +41,7 @@ BASELINES = ("full-image", "center")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(**help_layout(__doc__))
     tasks = parser.add_subparsers(dest="task", required=True)
 
     loc = tasks.add_parser("loc", help="top-k classification and localization error (eval_clsloc.m)")
@@ -53,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--drop-outside-split", action="store_true",
                      help="with --split val1/val2: the file holds detections of all val images; score "
                           "those of the split only (without it, a detection outside the split is an error)")
+    det.add_argument("--coco-out", metavar="DIR",
+                     help="also write DIR/results.json and DIR/ground_truth.json (COCO format, for pycocotools, "
+                          "FiftyOne, mmdetection; README 'COCO export' lists how COCO's rules differ)")
 
     for sub in (loc, det):
         sub.add_argument("--data-root", help="dataset root holding ILSVRC/ (Annotations, ImageSets, devkit)")
@@ -98,6 +112,8 @@ def _check_paths(args) -> None:
             raise FileNotFoundError(f"--{option.replace('_', '-')} {folder}: folder not found")
     if args.json_out:
         check_output_file(args.json_out, "--json-out")
+    if getattr(args, "coco_out", None):
+        check_folder(args.coco_out, "--coco-out")
 
 
 def _cache_dir(args):
@@ -189,16 +205,38 @@ def run_det(args) -> dict:
         print(f"warning: {args.pred} holds no detections: every AP is 0", file=sys.stderr)
     result = evaluate_det(detections, gt)
     print_det_table(result, synsets)
+    if args.coco_out:
+        write_coco(args, detections, gt, synsets)
     if dropped:
         print(f"dropped {dropped} detections of images outside {args.split} (--drop-outside-split)")
     return result
 
 
-def main(argv=None) -> int:
-    """Exit status 0, or 2 with one ``error:`` line for bad input (as argparse does for bad usage)."""
+def write_coco(args, detections, gt, synsets) -> None:
+    """``--coco-out``: the scored detections and ground truth as COCO JSON."""
+    from ilsvrc_pipe.data.synsets import ilsvrc_dir
+    from ilsvrc_pipe.evaluation.coco_export import write_coco_exports
+
+    if args.data_root:
+        xml_dir = ilsvrc_dir(args.data_root) / "Annotations" / "DET" / "val"
+        image_dir = ilsvrc_dir(args.data_root) / "Data" / "DET" / "val"
+    else:
+        xml_dir, image_dir = Path(args.gt_xml_dir), None
+    paths = write_coco_exports(args.coco_out, detections, gt, synsets, xml_dir, image_dir)
+    print(f"COCO files written: {paths['results']}, {paths['ground_truth']}")
+
+
+def parse_args(argv=None):
+    """The options, checked for consistency (not yet the paths: :func:`_check_paths`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_sources(args, parser)
+    return args
+
+
+def main(argv=None) -> int:
+    """Exit status 0, or 2 with one ``error:`` line for bad input (as argparse does for bad usage)."""
+    args = parse_args(argv)
     try:
         _check_paths(args)
         result = run_loc(args) if args.task == "loc" else run_det(args)

@@ -1,10 +1,12 @@
 """Write the small synthetic ILSVRC-layout dataset (the pipeline's embedded default) to a folder.
 
-    python tools/make_mini_ilsvrc.py --out data/mini_ilsvrc [--seed 0] [--preset mini|smoke]
-                                     [--preview preview.png] [--overwrite]
-
 The dataset is written atomically (temp folder beside --out, renamed at the end). See
 ``ilsvrc_pipe/synthetic/__init__.py`` for the layout, the presets and the list of deliberate traps.
+
+Examples::
+
+    python tools/make_mini_ilsvrc.py --out /tmp/smoke_ilsvrc --preset smoke --preview /tmp/smoke_preview.png
+    python tools/make_mini_ilsvrc.py --out /tmp/mini_ilsvrc --seed 1 --overwrite   # the mini preset, another draw
 """
 from __future__ import annotations
 
@@ -15,13 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-from ilsvrc_pipe.cli import check_folder, check_output_file, report_user_error
+from ilsvrc_pipe.cli import check_folder, check_output_file, help_layout, report_user_error
 from ilsvrc_pipe.data.errors import USER_ERRORS
 from ilsvrc_pipe.synthetic import MARKER, PRESETS, generate_mini_ilsvrc, write_preview
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(**help_layout(__doc__))
     parser.add_argument("--out", required=True, type=Path, help="dataset root to create (holds ILSVRC/ and the Kaggle files)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="mini", help="dataset size")

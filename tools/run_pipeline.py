@@ -6,6 +6,7 @@ Examples::
     python tools/run_pipeline.py --stage all                      # embedded mini dataset
     python tools/run_pipeline.py --stage eval --data-root /data/imagenet --config configs/ilsvrc2015/ilsvrc2015.py
     python tools/run_pipeline.py --stage loc --cfg-options eval.seed=1     # redo what that setting changes
+    torchrun --nproc_per_node 2 tools/run_pipeline.py --stage all --launcher pytorch   # every stage on 2 processes
 """
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from ilsvrc_pipe.cli import add_cfg_options, check_folder, load_config, report_user_error
+from ilsvrc_pipe.cli import add_cfg_options, check_folder, help_layout, load_config, report_user_error
 from ilsvrc_pipe.data.errors import USER_ERRORS, one_line
 from ilsvrc_pipe.data_root import resolve_data_root
+from ilsvrc_pipe.device import CHOICES, hide_gpus, resolve_device
+from ilsvrc_pipe.distributed import init_from_env, is_main
 from ilsvrc_pipe.logging_setup import setup_run_logging
 from ilsvrc_pipe.pipeline import Pipeline
 from ilsvrc_pipe.stages import default_stages
@@ -28,7 +31,7 @@ DEFAULT_CONFIG = "configs/mini/pipeline.py"
 
 def parse_args(argv=None):
     stages = [s.name for s in default_stages()]
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(**help_layout(__doc__))
     p.add_argument("--stage", default="all", help=f"'all' or a comma list of: {', '.join(stages)}")
     p.add_argument("--config", default=DEFAULT_CONFIG, help="mmengine Config file (default: %(default)s)")
     p.add_argument("--data-root", default=None, help="dataset root holding ILSVRC/ (default: the config's "
@@ -37,6 +40,11 @@ def parse_args(argv=None):
     p.add_argument("--submission-dir", default=None, help="where submission files go (default: "
                    "<repo>/submissions/<work dir name>)")
     p.add_argument("--force", action="store_true", help="redo the named stages even if their manifest matches")
+    p.add_argument("--launcher", choices=["none", "pytorch"], default="none",
+                   help="'pytorch' under torchrun: every stage runs on all processes (DDP training, sharded "
+                        "inference, files written by rank 0)")
+    p.add_argument("--device", choices=CHOICES, default="auto",
+                   help="auto: a GPU when torch sees one (default); cpu; cuda (an error without a GPU)")
     add_cfg_options(p)
     args = p.parse_args(argv)
     targets = stages if args.stage == "all" else [s.strip() for s in args.stage.split(",") if s.strip()]
@@ -65,17 +73,28 @@ def main(argv=None) -> int:
         cfg, work_dir = _prepare(args)
     except USER_ERRORS as exc:
         return report_user_error(exc)
-    log_file = setup_run_logging(work_dir / "logs")
+    if args.device == "cpu":
+        hide_gpus()
+    try:
+        device = resolve_device(args.device)
+    except USER_ERRORS as exc:
+        return report_user_error(exc)
+    if args.launcher == "pytorch":
+        init_from_env()
+    log_file = setup_run_logging(work_dir / "logs", to_file=is_main(), level=logging.INFO if is_main() else logging.WARNING)
     logger = logging.getLogger("ilsvrc_pipe")
-    logger.info("config %s, work dir %s, log %s", args.config, work_dir, log_file)
+    logger.info("config %s, work dir %s, log %s, device %s", args.config, work_dir, log_file, device)
     try:
         data_root = resolve_data_root(cfg, args.data_root, logger)
-        pipeline = Pipeline(cfg, data_root, work_dir, default_stages(), logger, submission_dir=args.submission_dir)
+        pipeline = Pipeline(cfg, data_root, work_dir, default_stages(), logger, submission_dir=args.submission_dir,
+                            device=device)
         results = pipeline.run(targets, force=args.force)
     except USER_ERRORS as exc:
         logger.error("%s", one_line(exc))
         return 2
-    logger.info("finished: ran %s", ", ".join(results) or "nothing (all stages up to date)")
+    report = pipeline.artifacts.report_html()
+    logger.info("finished: ran %s%s", ", ".join(results) or "nothing (all stages up to date)",
+                f"; report: {report}" if report.is_file() else "")
     return 0
 
 

@@ -1,16 +1,16 @@
 #!/usr/bin/env python
 """Train one classifier of the ``cls`` ensemble with mmengine's Runner (also multi-process, DDP).
 
-Single process (runs the ``data`` stage first if it is missing)::
+A single process runs the ``data`` stage first if it is missing; several processes or machines go
+through torchrun and mmengine's DDP (gloo on CPU, nccl on GPUs), after the ``data`` stage.
+``--resume`` continues an interrupted training from the latest checkpoint of its work dir.
+
+Examples::
 
     python tools/train.py --member resnet18_w050
-
-Several processes or machines, mmengine's DDP through torchrun (gloo on CPU, nccl on GPUs)::
-
     python tools/run_pipeline.py --stage data
     torchrun --nproc_per_node 2 tools/train.py --member resnet18_w050 --launcher pytorch
-
-``--resume`` continues an interrupted training from the latest checkpoint of its work dir.
+    python tools/train.py --member resnet18_w050 --resume
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 import torch
-from ilsvrc_pipe.cli import add_cfg_options, check_folder, load_config, run_guarded
+from ilsvrc_pipe.cli import add_cfg_options, check_folder, help_layout, load_config, run_guarded
 from ilsvrc_pipe.data_root import resolve_data_root
 from ilsvrc_pipe.logging_setup import setup_run_logging
 from ilsvrc_pipe.artifacts import Artifacts
@@ -32,7 +32,7 @@ from ilsvrc_pipe.training import build_runner
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(**help_layout(__doc__))
     p.add_argument("--config", default="configs/mini/pipeline.py")
     p.add_argument("--member", required=True, help="name of a classifier in the config's cls.models")
     p.add_argument("--data-root", default=None)

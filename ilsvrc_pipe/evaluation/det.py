@@ -80,8 +80,11 @@ def _find_sorted(sorted_values: np.ndarray, values: np.ndarray) -> tuple[np.ndar
 
 def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_index, object_image,
                         object_class, object_boxes, blacklist=None, unlisted: str = "error",
-                        curves: bool = False) -> dict:
-    """Per-class AP and mAP (and, with ``curves``, each class's recall and precision arrays).
+                        curves: bool = False, matches: bool = False) -> dict:
+    """Per-class AP and mAP (and, with ``curves``, each class's recall and precision arrays; with
+    ``matches``, per detection in input order: ``matched`` (a true positive) and ``counted`` (scored:
+    a listed image, a class of the ground truth, not blacklisted), so that an error analysis
+    (:mod:`.det_diagnosis`) sees exactly the true and false positives this scorer counts).
 
     Detections: image index (list column 2), devkit class id, score, box. Images: their list
     indices. Objects: 0-based image position, devkit class id, box. ``blacklist``: (P, 2) rows
@@ -115,6 +118,7 @@ def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_
             raise ValueError(f"unlisted must be 'error' or 'drop', got {unlisted!r}")
         det_class, det_score, det_boxes = det_class[listed], det_score[listed], det_boxes[listed]
         det_image_rank = det_image_rank[listed]
+    input_rows = np.flatnonzero(listed)  # position in the input of each kept detection
     n_dets = len(det_class)
 
     n_classes = int(object_class.max()) if len(object_class) else 0  # C: largest class with an object
@@ -166,6 +170,10 @@ def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_
                 pr[c] = (recall, precision)
     values = np.asarray(list(ap.values()), dtype=np.float64)
     extra = {"curves": pr} if curves else {}
+    if matches:
+        extra["matched"], extra["counted"] = np.zeros(len(listed), bool), np.zeros(len(listed), bool)
+        extra["matched"][input_rows] = tp.astype(bool)
+        extra["counted"][input_rows] = scored & ~ignored
     return {**extra,
         "mAP": float(values.mean()) if len(values) else float("nan"),
         "ap": ap,
@@ -176,8 +184,9 @@ def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_
     }
 
 
-def evaluate_det(detections: DetSubmission, gt: DetGroundTruth, unlisted: str = "error", curves: bool = False) -> dict:
+def evaluate_det(detections: DetSubmission, gt: DetGroundTruth, unlisted: str = "error", curves: bool = False,
+                 matches: bool = False) -> dict:
     """Score detections against the ground truth of the listed images (see :func:`evaluate_det_arrays`)."""
     return evaluate_det_arrays(detections.image_index, detections.class_id, detections.score, detections.boxes,
                                gt.image_index, gt.object_image, gt.object_class, gt.object_boxes,
-                               gt.blacklist, unlisted, curves)
+                               gt.blacklist, unlisted, curves, matches)

@@ -15,9 +15,11 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from ..data.annotations import parse_annotation
 from ..data.annotations_fast import parse_plain
@@ -26,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 MIN_FILES_PER_WORKER = 2000   # below this a worker's start-up costs more than it saves
 CHUNKS_PER_WORKER = 4         # smaller chunks even out slow and fast workers
+SERIAL_CHUNK = 1000           # files per progress-bar step when parsing in this process
+PROGRESS_MIN_FILES = 1000     # no bar for short lists (tests, small splits)
 WORKERS_ENV = "ILSVRC_PIPE_PARSE_WORKERS"
 
 
@@ -96,20 +100,36 @@ def _context():
 
 
 def _run(chunks: list[list[str]], workers: int):
-    if workers > 1:
-        try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-                return list(pool.map(_parse_chunk, chunks))
-        except (OSError, BrokenProcessPool) as exc:  # no processes here (limits, no /dev/shm): one is enough
-            logger.warning("parallel XML parsing unavailable (%s); parsing in this process", exc)
-    return [_parse_chunk(c) for c in chunks]
+    """Each chunk's result, in chunk order; a bar counts the files parsed (chunks finish out of order)."""
+    total = sum(len(c) for c in chunks)
+    with tqdm(total=total, desc="parse XML", unit="xml", leave=False, disable=total < PROGRESS_MIN_FILES) as bar:
+        if workers > 1:
+            try:
+                with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+                    futures = {pool.submit(_parse_chunk, c): k for k, c in enumerate(chunks)}
+                    results = [None] * len(chunks)
+                    for future in as_completed(futures):
+                        results[futures[future]] = future.result()
+                        bar.update(len(chunks[futures[future]]))
+                    return results
+            except (OSError, BrokenProcessPool) as exc:  # no processes here (limits, no /dev/shm): one is enough
+                logger.warning("parallel XML parsing unavailable (%s); parsing in this process", exc)
+                bar.reset()
+        results = []
+        for chunk in chunks:
+            results.append(_parse_chunk(chunk))
+            bar.update(len(chunk))
+            if results[-1][4] is not None:  # the first unreadable file ends the parse, as in one loop
+                break
+        return results
 
 
 def parse_xml_files(paths: list[str | os.PathLike], workers: int | None = None) -> ParsedXmls:
     """Names and boxes of every file, in order; see :class:`ParsedXmls` for the first error."""
     paths = [os.fspath(p) for p in paths]
     workers = worker_count(len(paths)) if workers is None else workers
-    chunks = _chunks(paths, workers * CHUNKS_PER_WORKER) if workers > 1 else [paths]
+    n_chunks = workers * CHUNKS_PER_WORKER if workers > 1 else -(-len(paths) // SERIAL_CHUNK)
+    chunks = _chunks(paths, n_chunks) if paths else [paths]
     counts, names, boxes, stats, error, offset = [], [], [], [], None, 0
     for chunk, (c_counts, c_names, c_boxes, c_stats, c_error) in zip(chunks, _run(chunks, workers)):
         counts.extend(c_counts)

@@ -152,7 +152,7 @@ def refine_proposals(model: RoIRCNN, image: Tensor, proposals: Mapping[int, Tens
     A box proposed for several classes is cropped and run once.
     """
     classes = [int(c) for c in proposals]
-    boxes = [getattr(p, "boxes", p).reshape(-1, 4).to(image.dtype) for p in proposals.values()]
+    boxes = [getattr(p, "boxes", p).reshape(-1, 4).to(image) for p in proposals.values()]
     if not classes or sum(b.shape[0] for b in boxes) == 0:
         return {c: ScoredBoxes(b, b.new_zeros(0)) for c, b in zip(classes, boxes)}
     unique, inverse = torch.unique(torch.cat(boxes), dim=0, return_inverse=True)
@@ -174,7 +174,7 @@ def refine_proposals(model: RoIRCNN, image: Tensor, proposals: Mapping[int, Tens
         moved = clip_inclusive(continuous_to_inclusive(clip_boxes(moved, size)), size)
         scores = probs[idx, c]
         order = scores.argsort(descending=True) if sort else torch.arange(scores.numel())
-        out[c] = ScoredBoxes(moved[order], scores[order])
+        out[c] = ScoredBoxes(moved[order].cpu(), scores[order].cpu())   # tables are built on the CPU
     return out
 
 

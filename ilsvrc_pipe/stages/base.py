@@ -72,6 +72,7 @@ class StageContext:
     stage: str
     logger: logging.Logger
     force: bool = False
+    device: torch.device = torch.device("cpu")   # where inference runs (``device.py``)
 
     @property
     def work_dir(self) -> Path:

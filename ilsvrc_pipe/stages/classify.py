@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from ..data.transforms import load_normalized
+from ..distributed import gather_dict, is_main, shard
 from ..evaluation.loc import evaluate_loc
 from ..io_utils import write_table_atomic
 from ..models.test_modes import average_probs, predict_center_crop, predict_dense, predict_ten_crop
@@ -46,13 +47,18 @@ def score_split(ctx: StageContext, models: dict, split: str, modes, wnids: list[
         parts = {key: np.full((len(images), len(wnids)), 1.0 / len(wnids), dtype=np.float32) for key in todo}
         readable = np.flatnonzero(~corrupt)
         chunk = int(test_cfg.get("batch_images", 64))
-        for start in tqdm(range(0, len(readable), chunk), desc=f"cls test {split}", unit="batch"):
+        done = {}   # this rank's chunks (all of them in one process): start -> {(model, mode): probs}
+        for start in tqdm(shard(range(0, len(readable), chunk)), desc=f"cls test {split}", unit="batch",
+                          disable=not is_main()):
             rows = readable[start:start + chunk]
-            batch = [load_normalized(p) for p in images.path.iloc[rows]]  # native size; modes resize
+            batch = [load_normalized(p).to(ctx.device) for p in images.path.iloc[rows]]  # native size; modes resize
+            done[start] = {}
             for name in {n for n, _ in todo}:
                 probs = predict_modes(models[name], batch, test_cfg, [m for n, m in todo if n == name])
-                for mode, p in probs.items():
-                    parts[(name, mode)][rows] = p.numpy()
+                done[start].update({(name, mode): p.cpu().numpy() for mode, p in probs.items()})
+        for start, probs in gather_dict(done).items():
+            for key, values in probs.items():
+                parts[key][readable[start:start + chunk]] = values
         for (name, mode), values in parts.items():
             art.write_scores(art.cls_scores(name, mode, split),
                              pd.DataFrame(values, columns=wnids, index=images.image_id.to_numpy()))
@@ -88,7 +94,7 @@ class ClassifyStage(Stage):
         for m in members:
             spec = member_train_spec(m, section["train"], art, len(classes))
             final = ctx.train(m["name"], spec, seed=int(m.get("seed", 0)))
-            models[m["name"]] = load_weights(member_model_cfg(m, len(classes)), final)
+            models[m["name"]] = load_weights(member_model_cfg(m, len(classes)), final, device=ctx.device)
         ens_mode = section.get("ensemble_mode", "dense")
         has_gt = art.ground_truth("loc", "val").is_file()
         gt = art.read_loc_ground_truth("val") if has_gt else None

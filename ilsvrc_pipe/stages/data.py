@@ -39,7 +39,8 @@ def flag_corrupt_images(ctx: StageContext, images, split: str, task: str):
     width, height = images.width.to_numpy().copy(), images.height.to_numpy().copy()
     todo = np.arange(len(images)) if verify else np.flatnonzero((width < 0) | (height < 0))
     paths = images.path.to_numpy()
-    for i in tqdm(todo, desc=f"{'decode' if verify else 'size'} {task} {split}", unit="img", disable=not verify):
+    for i in tqdm(todo, desc=f"{'decode' if verify else 'size'} {task} {split}", unit="img",
+                  disable=not verify and len(todo) < 1000):  # header reads of a few images take no time
         try:
             size = load_rgb(paths[i]).size if verify else image_size(paths[i])
         except ImageDecodeError as exc:

@@ -23,6 +23,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..data.det_train import DetTestDataset
+from ..distributed import gather_dict, is_main, shard
 from ..evaluation.det import evaluate_det
 from ..io_utils import read_table, write_table_atomic
 from ..models.detection.inference import MemberView, DetectionMode, detect
@@ -76,18 +77,22 @@ def run_rows(ctx: StageContext, models: dict, plan: dict, split: str, synsets) -
     dataset = DetTestDataset(images=str(art.records("det", split, "images")), scales=pyramid,
                              max_size=test.get("max_size"))
     needed = sorted({n for members, _ in todo.values() for n in members})
-    rows: dict[str, list] = {row: [] for row in todo}
-    for i in tqdm(range(len(dataset)), desc=f"det {split}", unit="img"):
+    per_image: dict[int, dict[str, list]] = {}   # this rank's images (all in one process)
+    for i in tqdm(shard(range(len(dataset))), desc=f"det {split}", unit="img", disable=not is_main()):
         item = dataset[i]
         meta = item["data_samples"]
         views = {n: MemberView(models[n], item["inputs"], primary) for n in needed}
+        per_image[i] = {}
         for row, (members, mode) in todo.items():
             dets = detect([views[n] for n in members], mode)
+            dets = type(dets)(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
             boxes = to_image_frame(dets, meta, primary)
             ids = synsets.detection_labels_to_ids(dets.labels.numpy())
-            rows[row] += [(meta["image_id"], int(meta["index"]), int(c), float(s), *b)
-                          for c, s, b in zip(ids, dets.scores.tolist(), boxes.tolist())]
-    for row, values in rows.items():
+            per_image[i][row] = [(meta["image_id"], int(meta["index"]), int(c), float(s), *b)
+                                 for c, s, b in zip(ids, dets.scores.tolist(), boxes.tolist())]
+    per_image = gather_dict(per_image)
+    for row in todo:
+        values = [v for i in range(len(dataset)) for v in per_image[i][row]]
         write_table_atomic(pd.DataFrame(values, columns=DETECTION_COLUMNS), art.det_detections(row, split))
 
 
@@ -165,7 +170,8 @@ class DetectStage(Stage):
             spec = det_train_spec(cfg, {**section["train"], **member.get("train", {})}, art,
                                   list(synsets.sorted_wnids), seed)
             final = ctx.train(name, spec, seed=seed)
-            models[name] = load_weights(det_model_cfg(member, section, cls_members, len(synsets)), final)
+            models[name] = load_weights(det_model_cfg(member, section, cls_members, len(synsets)), final,
+                                        device=ctx.device)
         return models
 
     @staticmethod

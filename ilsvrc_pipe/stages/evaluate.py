@@ -4,7 +4,9 @@ Every LOC number in ``eval/metrics.json`` is the score of a file on disk, comput
 that file and the ``data`` stage's ground truth: each Table 13 row's devkit files, the baselines'
 files and the submission files (devkit flat file and Kaggle CSV); every Table 9 row's val2 DET file
 and the DET val2 submission likewise. Classification errors are those of the ``cls`` stage's score
-tables. Also writes ``loc_table.csv``, ``errors.png`` and ``report.md``.
+tables. Also writes ``loc_table.csv``, ``errors.png``, ``report.md`` and the HTML report
+``report.html`` (:mod:`ilsvrc_pipe.report`), which shows the run's config: so the stage reads every
+section, and any config change that reruns a stage also redraws the report.
 """
 from __future__ import annotations
 
@@ -18,12 +20,16 @@ from ..evaluation.loc import evaluate_loc_file
 from ..submission.det_file import read_det_file
 from ..io_utils import write_table_atomic, write_text_atomic
 from ..plots import plot_loc_errors
+from ..report import write_html_report
+from ..report.run_info import plain
 from .base import Stage, StageContext, register_stage
 
 ROW_COLUMNS = ("gt_class_error", "top1_error", "top5_error")
 
 
 SUBMISSION_FILES = {"val": "loc_val.txt", "val_kaggle": "loc_val.csv"}
+# the sections the report shows (and compares with the paper config)
+REPORT_SECTIONS = ("data", "cls", "rpn", "rcnn", "loc", "det", "eval")
 
 
 def row_files(art, row: str) -> dict:
@@ -71,7 +77,7 @@ def _report(metrics: dict, table: pd.DataFrame) -> str:
              "", "```", table.to_string(float_format=lambda x: f"{x:.4f}"), "```", ""]
     if metrics.get("submissions"):
         lines += ["Submission files:", ""] + [f"- `{k}`: {v['file']} (top-5 LOC error {v['top5_error']:.4f})"
-                                             for k, v in metrics["submissions"].items()] + [""]
+                                             for k, v in metrics["submissions"].items() if "top5_error" in v] + [""]
     det = metrics.get("det", {})
     if det.get("rows"):
         lines += ["Table 9 (DET, val2 mAP by the official rules; paper, Table 12: 60.5 single / 63.6 ensemble",
@@ -88,7 +94,7 @@ class EvaluateStage(Stage):
 
     name = "eval"
     requires = ("data", "cls", "loc", "det")
-    reads = ("eval",)
+    reads = REPORT_SECTIONS
 
     def run(self, ctx: StageContext) -> dict:
         art = ctx.artifacts
@@ -103,6 +109,10 @@ class EvaluateStage(Stage):
                              f"{art.metrics('loc')} is stale; rerun with --stage loc --force")
         submissions = {k: score_submission(str(art.submission(SUBMISSION_FILES[k])), gt, synsets) for k in loc["submissions"]
                        if k in ("val", "val_kaggle")}
+        if "val_gt_class" in loc["submissions"]:
+            path = str(art.submission("loc_val_gt_class.txt"))
+            submissions["val_gt_class"] = {"file": path, "gt_class_error": float(
+                evaluate_loc_file(path, gt, synsets)["loc_error"][0])}
         best = loc["best_row"]
         metrics: dict = {"n_classes": len(synsets), "cls": art.read_metrics("cls"),
                          "loc": {**loc, "rows": rows, "top5_error": rows[best]["top5_error"],
@@ -115,9 +125,12 @@ class EvaluateStage(Stage):
         write_table_atomic(table.reset_index(), art.loc_table())
         plot_loc_errors(table, art.errors_plot())
         write_text_atomic(art.report(), _report(metrics, table))
+        config = {s: plain(ctx.cfg.get(s, {}) or {}) for s in self.reads}
+        html = write_html_report(art, metrics, config, ctx.data_root, art.read_classes())
         ctx.logger.info("LOC table (val, each row re-scored from its files):\n%s",
                         table.to_string(float_format=lambda x: f"{x:.4f}"))
         if metrics["det"].get("rows"):
             ctx.logger.info("Table 9 (DET val2 mAP, each row re-scored from its file):\n%s", "\n".join(
                 f"  {k:<28} {v['mAP']:.4f}" for k, v in metrics["det"]["rows"].items()))
-        return {"rows": {k: {c: v[c] for c in ROW_COLUMNS} for k, v in rows.items()}}
+        ctx.logger.info("report: %s", html)
+        return {"rows": {k: {c: v[c] for c in ROW_COLUMNS} for k, v in rows.items()}, "report": str(html)}

@@ -13,8 +13,9 @@ import torch
 from tqdm import tqdm
 
 from ..data.transforms import load_normalized
+from ..distributed import gather_dict, is_main, shard
 from ..io_utils import read_table, write_table_atomic
-from ..models.rcnn import refine_proposals
+from ..models.localizer import rescore_image, union_proposals  # noqa: F401 (union_proposals: re-exported)
 from ..specs import load_weights, rcnn_model_cfg, rcnn_train_spec
 from ..tables import box_table
 from .base import Stage, StageContext, register_stage
@@ -23,24 +24,6 @@ from .base import Stage, StageContext, register_stage
 def top_proposals(table, top_k: int):
     """The ``top_k`` best proposals of each (image, class)."""
     return table[table["rank"] <= top_k]
-
-
-def union_proposals(groups: list) -> tuple[torch.Tensor, torch.Tensor]:
-    """Union of several localizers' boxes of one (image, class): (U, 4) boxes and (k, U) membership."""
-    boxes = torch.cat(groups)
-    unique, inverse = torch.unique(boxes, dim=0, return_inverse=True)
-    member = torch.zeros(len(groups), unique.shape[0], dtype=torch.bool)
-    start = 0
-    for k, g in enumerate(groups):
-        member[k, inverse[start: start + g.shape[0]]] = True
-        start += g.shape[0]
-    return unique, member
-
-
-def _best(image_id, wnid, boxes: torch.Tensor, scores: torch.Tensor, keep: torch.Tensor | None = None) -> tuple:
-    s = scores if keep is None else scores.masked_fill(~keep, -1.0)
-    i = int(s.argmax())
-    return (image_id, wnid, 1, float(scores[i]), *boxes[i].tolist())
 
 
 def rescore_split(ctx: StageContext, models: dict, members: list[dict], split: str) -> None:
@@ -59,24 +42,22 @@ def rescore_split(ctx: StageContext, models: dict, members: list[dict], split: s
     by_image: dict[str, list[str]] = {}
     for image_id, wnid in grouped[0]:
         by_image.setdefault(image_id, []).append(wnid)
-    rows: dict[str, list] = {n: [] for n in out}
+    per_image: dict[str, dict[str, list]] = {}   # this rank's images (all in one process)
     batch = int(section["test"].get("batch_size", 256))
-    for image_id, wnids in tqdm(by_image.items(), desc=f"rcnn {split}", unit="img"):
-        image = load_normalized(images.at[image_id, "path"])
-        unions = {w: union_proposals([g.get((image_id, w), torch.zeros(0, 4)) for g in grouped]) for w in wnids}
-        wnids = [w for w in wnids if unions[w][0].shape[0] > 0]
-        request = {classes.index_of(w): unions[w][0] for w in wnids}
-        outputs = [refine_proposals(models[n], image, request, batch_size=batch, sort=False) for n in names]
+    for image_id in tqdm(shard(list(by_image)), desc=f"rcnn {split}", unit="img", disable=not is_main()):
+        wnids = by_image[image_id]
+        rows = per_image[image_id] = {n: [] for n in out}
+        image = load_normalized(images.at[image_id, "path"]).to(ctx.device)
+        proposals = [{classes.index_of(w): g.get((image_id, w), torch.zeros(0, 4)) for w in wnids} for g in grouped]
+        singles, ensemble = rescore_image([models[n] for n in names], image, proposals, batch)
         for w in wnids:
-            c, (_, member) = classes.index_of(w), unions[w]
-            for k, n in enumerate(names):
-                if member[k].any():
-                    rows[n].append(_best(image_id, w, outputs[k][c].boxes, outputs[k][c].scores, member[k]))
-            mean_boxes = torch.stack([o[c].boxes for o in outputs]).mean(0)
-            mean_scores = torch.stack([o[c].scores for o in outputs]).mean(0)
-            rows["ensemble"].append(_best(image_id, w, mean_boxes, mean_scores))
+            c = classes.index_of(w)
+            for n, best in [*zip(names, singles), ("ensemble", ensemble)]:
+                if c in best:
+                    rows[n].append((image_id, w, 1, best[c][1], *best[c][0]))
+    per_image = gather_dict(per_image)
     for n, path in out.items():
-        write_table_atomic(box_table(rows[n]), path)
+        write_table_atomic(box_table([row for image_id in by_image for row in per_image[image_id][n]]), path)
 
 
 @register_stage
@@ -103,7 +84,8 @@ class RCNNStage(Stage):
             spec = rcnn_train_spec(rcnn_model_cfg(member, section, cls_members, num_classes, init), train, regions,
                                    art, num_classes, seed)
             final = ctx.train(name, spec, seed=seed)
-            models[name] = load_weights(rcnn_model_cfg(member, section, cls_members, num_classes), final)
+            models[name] = load_weights(rcnn_model_cfg(member, section, cls_members, num_classes), final,
+                                        device=ctx.device)
         for split in ("val", "test"):
             if art.proposals(members[0]["rpn"], "dense", split).is_file():
                 rescore_split(ctx, models, members, split)

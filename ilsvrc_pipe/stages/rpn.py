@@ -10,6 +10,7 @@ from __future__ import annotations
 from tqdm import tqdm
 
 from ..data.transforms import load_normalized
+from ..distributed import gather_dict, is_main, shard
 from ..io_utils import write_table_atomic
 from ..models.per_class_rpn import propose_center_crop, propose_dense
 from ..specs import load_weights, rpn_model_cfg, rpn_train_spec
@@ -34,18 +35,21 @@ def write_proposals(ctx: StageContext, model, name: str, split: str, modes: tupl
         return
     images = art.read_images("loc", split).set_index("image_id")
     wanted = requested_classes(art, split)
-    rows: dict[str, list] = {m: [] for m in modes}
-    for image_id, wnids in tqdm(wanted.items(), desc=f"rpn {name} {split}", unit="img"):
-        image = load_normalized(images.at[image_id, "path"])
-        idx = [classes.index_of(w) for w in wnids]
+    per_image: dict[str, dict[str, list]] = {}   # this rank's images (all in one process)
+    for image_id in tqdm(shard(list(wanted)), desc=f"rpn {name} {split}", unit="img", disable=not is_main()):
+        image = load_normalized(images.at[image_id, "path"]).to(ctx.device)
+        idx = [classes.index_of(w) for w in wanted[image_id]]
+        per_image[image_id] = {}
         if "center" in modes:
             props = propose_center_crop(model, [image], [idx], scale=test["scale"], crop=test["crop"])[0]
-            rows["center"] += _proposal_rows(image_id, props, classes.wnid_of_index)
+            per_image[image_id]["center"] = _proposal_rows(image_id, props, classes.wnid_of_index)
         if "dense" in modes:
             props = propose_dense(model, image, idx, scales=test["dense_scales"])
-            rows["dense"] += _proposal_rows(image_id, props, classes.wnid_of_index)
+            per_image[image_id]["dense"] = _proposal_rows(image_id, props, classes.wnid_of_index)
+    per_image = gather_dict(per_image)
     for m in modes:
-        write_table_atomic(box_table(rows[m]), art.proposals(name, m, split))
+        rows = [row for image_id in wanted for row in per_image[image_id][m]]
+        write_table_atomic(box_table(rows), art.proposals(name, m, split))
 
 
 @register_stage
@@ -67,7 +71,7 @@ class RPNStage(Stage):
             spec = rpn_train_spec(rpn_model_cfg(member, section, cls_members, num_classes, init),
                                   {**section["train"], **member.get("train", {})}, art, seed)
             final = ctx.train(name, spec, seed=seed)
-            model = load_weights(rpn_model_cfg(member, section, cls_members, num_classes), final)
+            model = load_weights(rpn_model_cfg(member, section, cls_members, num_classes), final, device=ctx.device)
             write_proposals(ctx, model, name, "val", ("center", "dense"))
             write_proposals(ctx, model, name, "train", ("dense",))
             if art.top5("test").is_file():

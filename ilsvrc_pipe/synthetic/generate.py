@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from .plan import SPLIT_CODES, Plan, finish_det_val_lists, plan_dataset, render_job
 from .writers import (TRAPS_FILE, annotation_xml, encode_image, traps_manifest, write_devkit, write_file,
@@ -39,7 +40,7 @@ def _counts(plan: Plan) -> dict:
 def _write_dataset(root: Path, plan: Plan) -> dict:
     """Render and write every file of the plan under ``root``; returns the counts."""
     results = {}
-    for job in plan.jobs:
+    for job in tqdm(plan.jobs, desc="render images", unit="img", leave=False, disable=len(plan.jobs) < 500):
         scene = render_job(plan, job)
         results[job.image_rel] = scene
         write_file(root / job.image_rel, encode_image(scene.image, job.fmt))

@@ -47,7 +47,8 @@ class MemberView:
     and, computed on first use, conv4 of every pyramid scale (multi-scale testing)."""
 
     def __init__(self, model: C4FasterRCNN, pyramid: Sequence[Tensor], primary: int):
-        self.model, self.pyramid, self.primary = model, list(pyramid), int(primary)
+        device = next(model.parameters()).device
+        self.model, self.pyramid, self.primary = model, [im.to(device) for im in pyramid], int(primary)
         image = self.pyramid[self.primary]
         self.size = (int(image.shape[-2]), int(image.shape[-1]))
         self.batch, _ = pad_batch([image], model.stride)

@@ -1,0 +1,101 @@
+"""Every stage under ``torchrun``: one program on every rank, the work split, the files written once.
+
+The pipeline runs as SPMD: every rank executes the same stage bodies in the same order.
+* Training goes through mmengine's Runner with DDP (``training.build_runner`` switches to the
+  ``pytorch`` launcher when a process group exists and divides the batch among the ranks, so the
+  global batch, and each sample's augmentation, is that of one process).
+* Inference loops take their share of the work (:func:`shard`) and every rank receives the whole
+  result (:func:`all_gather`), so all ranks keep identical state and identical control flow.
+* Files are written by rank 0 only: ``io_utils.atomic_path`` (the one door of every artifact write)
+  hands the other ranks a scratch path it then discards, between two barriers, so no rank reads a
+  file before rank 0 has finished it and no rank's existence check sees it early. Deletions go
+  through :func:`on_main`.
+
+Without a process group (or with one process) every function is the one-process identity.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+import torch
+import torch.distributed as dist
+
+T = TypeVar("T")
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def shard(items: Sequence[T]) -> list[T]:
+    """This rank's share of ``items`` (round robin: rank r takes items r, r + W, ...)."""
+    return list(items[rank()::world_size()])
+
+
+def all_gather(obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order, on every rank (``[obj]`` in one process)."""
+    if not is_distributed():
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def gather_dict(part: dict) -> dict:
+    """Union of the ranks' dicts (the keys of a sharded loop's results), on every rank."""
+    merged: dict = {}
+    for p in all_gather(part):
+        merged.update(p)
+    return merged
+
+
+def on_main(fn: Callable[[], T]) -> T | None:
+    """Run ``fn`` on rank 0 only (e.g. deleting files), the other ranks waiting for it."""
+    barrier()
+    try:
+        return fn() if is_main() else None
+    finally:
+        barrier()
+
+
+@contextlib.contextmanager
+def writes_on_main() -> Iterator[bool]:
+    """Bracket of one file write: all ranks arrive (their checks before it are done), rank 0
+    writes (``True``), all ranks leave once it has."""
+    barrier()
+    try:
+        yield is_main()
+    finally:
+        barrier()
+
+
+def init_from_env(backend: str | None = None) -> bool:
+    """Join the process group ``torchrun`` describes (``WORLD_SIZE``/``RANK`` in the environment);
+    gloo on CPU, nccl with GPUs unless ``backend`` says otherwise. Returns whether there is one."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return dist.is_initialized()
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend)
+    return True

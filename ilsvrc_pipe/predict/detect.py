@@ -1,0 +1,55 @@
+"""DET on one image by the best Table 9 row of the run (``det/metrics.json``), as the ``det`` stage runs it.
+
+The image goes through the stage's own test transforms (``LoadRGBImage`` + ``PackDetPyramid``: the
+shorter side to each pyramid scale, the longer side capped), the row's detectors and test mode
+(``row_modes``: NMS, refinement with voting, multi-scale maxout, ensemble) and ``to_image_frame``,
+which turns the detections into inclusive boxes of the original image.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..data.det_train import LoadRGBImage, PackDetPyramid
+from ..data.errors import UserInputError
+from ..models.detection.inference import MemberView, detect
+from ..stages.detect import LEARNED, row_modes, to_image_frame
+from .run_models import RunModels
+
+
+def default_row(models: RunModels) -> str:
+    metrics = models.art.read_metrics("det")
+    if not metrics or "best_row" not in metrics:
+        raise UserInputError(f"--work-dir {models.art.work_dir}: no finished det stage "
+                             f"({models.art.metrics('det')} is missing); run --stage det first")
+    return metrics["best_row"]
+
+
+class DetPredictor:
+    """Detections of one image: (wnid, name, score, inclusive box), best first."""
+
+    def __init__(self, models: RunModels, row: str):
+        if row not in LEARNED:
+            raise UserInputError(f"--det-row {row!r}: choose from {', '.join(LEARNED)}")
+        section = models.cfg.det
+        self.row, self.synsets = row, models.classes.get("det")
+        self.members, self.mode = row_modes(section)[row]
+        self.models = models.detectors(self.members)
+        test = section["test"]
+        pyramid = [int(s) for s in test.get("pyramid", [test["scale"]])]
+        self.primary = pyramid.index(int(test["scale"]))
+        self.load = LoadRGBImage()
+        self.pack = PackDetPyramid(scales=pyramid, max_size=test.get("max_size"))
+
+    @torch.no_grad()
+    def __call__(self, path, name: str) -> list[dict]:
+        item = self.pack(self.load({"img_path": str(path), "image_id": name, "index": 0}))
+        views = [MemberView(self.models[n], item["inputs"], self.primary) for n in self.members]
+        dets = detect(views, self.mode)
+        boxes = to_image_frame(dets, item["data_samples"], self.primary)
+        ids = self.synsets.detection_labels_to_ids(dets.labels.numpy())
+        out = []
+        for cid, score, box in zip(ids.tolist(), dets.scores.tolist(), boxes.tolist()):
+            wnid = self.synsets.wnid_of_id(int(cid))
+            out.append({"wnid": wnid, "name": self.synsets.name_of(wnid), "score": float(score),
+                        "box": [round(float(v), 2) for v in box]})
+        return sorted(out, key=lambda b: -b["score"])

@@ -1,0 +1,95 @@
+"""LOC on one image: five classes, each with its best box, as a Table 13 row of the ``loc`` stage gives them.
+
+The row (default: the one ``loc`` chose for the submissions, ``loc/metrics.json`` ``best_row``)
+fixes which models answer, exactly as ``stages/localize.py`` ``row_sources`` does:
+
+* ``rpn_center`` / ``rpn_dense``: the first classifier's top-5 (dense mode), the first RPN's best
+  proposal (centre crop / dense multi-scale);
+* ``rpn_rcnn_dense``: the same classes, the first RPN's dense proposals moved and rescored by the
+  first R-CNN;
+* ``rpn_rcnn_dense_ensemble``: the classifier ensemble's top-5, every localizer (the R-CNNs'
+  scores and boxes averaged over the union of the RPNs' proposals).
+
+The code paths are the stages': ``predict_modes`` and ``top5_table`` (cls), ``propose_dense`` /
+``propose_center_crop`` (rpn), ``rescore_image`` (rcnn). A class without a proposal gets the
+whole image, as in ``loc``.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from ..data.errors import UserInputError
+from ..data.transforms import load_normalized
+from ..models.localizer import rescore_image
+from ..models.per_class_rpn import propose_center_crop, propose_dense
+from ..models.test_modes import average_probs
+from ..stages.classify import predict_modes
+from ..tables import top5_table
+from .run_models import RunModels
+
+ROWS = ("rpn_center", "rpn_dense", "rpn_rcnn_dense", "rpn_rcnn_dense_ensemble")
+DEFAULT_ROW = "rpn_rcnn_dense_ensemble"
+
+
+def default_row(models: RunModels) -> str:
+    return (models.art.read_metrics("loc") or {}).get("best_row", DEFAULT_ROW)
+
+
+class LocPredictor:
+    """Top-5 (class, box) guesses of one image by one Table 13 row's models."""
+
+    def __init__(self, models: RunModels, row: str):
+        if row not in ROWS:
+            raise UserInputError(f"--loc-row {row!r}: choose from {', '.join(ROWS)}")
+        cfg = models.cfg
+        self.row, self.synsets = row, models.classes["clsloc"]
+        self.wnids = list(self.synsets.sorted_wnids)
+        self.cls_test, self.rpn_test = dict(cfg.cls["test"]), dict(cfg.rpn["test"])
+        self.mode = cfg.cls.get("ensemble_mode", "dense")
+        classifiers = models.classifiers()
+        ensemble = row.endswith("ensemble")
+        # single-model rows take the first classifier's dense-mode scores (tables.member_top5)
+        self.classifiers = classifiers if ensemble else dict([next(iter(classifiers.items()))])
+        self.cls_mode = self.mode if ensemble else "dense"
+        rpns = models.rpns()
+        self.rpns = list(rpns.values()) if ensemble else [next(iter(rpns.values()))]
+        self.rcnns = []
+        if "rcnn" in row:
+            rcnns = models.rcnns()
+            self.rcnns = list(rcnns.values()) if ensemble else [next(iter(rcnns.values()))]
+            self.top_k = int(cfg.rcnn["test"]["top_k"])
+            self.rcnn_batch = int(cfg.rcnn["test"].get("batch_size", 256))
+
+    def top5(self, image: torch.Tensor, name: str) -> pd.DataFrame:
+        probs = [predict_modes(m, [image], self.cls_test, (self.cls_mode,))[self.cls_mode]
+                 for m in self.classifiers.values()]
+        return top5_table(pd.DataFrame(average_probs(probs).numpy(), index=[name], columns=self.wnids))
+
+    def boxes(self, image: torch.Tensor, classes: list[int]) -> dict[int, tuple[list[float], float]]:
+        """Best (inclusive box, localizer score) per class index."""
+        if self.row == "rpn_center":
+            props = [propose_center_crop(self.rpns[0], [image], [classes], scale=self.rpn_test["scale"],
+                                         crop=self.rpn_test["crop"])[0]]
+        else:
+            props = [propose_dense(m, image, classes, scales=self.rpn_test["dense_scales"]) for m in self.rpns]
+        if not self.rcnns:
+            return {c: (p.boxes[0].tolist(), float(p.scores[0])) for c, p in props[0].items() if p.scores.numel()}
+        proposals = [{c: p.boxes[:self.top_k] for c, p in per_rpn.items()} for per_rpn in props]
+        singles, ensemble = rescore_image(self.rcnns, image, proposals, self.rcnn_batch)
+        return ensemble if len(self.rcnns) > 1 else singles[0]
+
+    @torch.no_grad()
+    def __call__(self, path, name: str) -> list[dict]:
+        image = load_normalized(path)
+        height, width = image.shape[-2:]
+        top5 = self.top5(image, name)
+        classes = [self.synsets.index_of(w) for w in top5.wnid]
+        found = self.boxes(image, classes)
+        whole = [0.0, 0.0, float(width - 1), float(height - 1)]
+        out = []
+        for c, row in zip(classes, top5.itertuples(index=False)):
+            box, box_score = found.get(c, (whole, None))
+            out.append({"wnid": row.wnid, "name": self.synsets.name_of(row.wnid), "score": float(row.score),
+                        "box": [round(float(v), 2) for v in box], "box_score": box_score})
+        return out

@@ -1,0 +1,93 @@
+"""The trained models of a finished run, rebuilt from the run's config and loaded read-only.
+
+A work dir holds weights, not the config that built them, so the tool takes ``--config`` (and
+``--cfg-options``) as the pipeline did. Each stage's manifest records a hash of the config sections
+it read; a config that hashes differently is named in a warning (its test settings or models may
+not be the run's), and weights that do not fit the models the config builds are a user error
+naming both, never a traceback.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..artifacts import Artifacts
+from ..data.errors import UserInputError
+from ..specs import det_model_cfg, load_weights, member_model_cfg, rcnn_model_cfg, rpn_model_cfg
+
+logger = logging.getLogger(__name__)
+
+
+def config_mismatches(cfg, work_dir: Path, stages: list[str]) -> list[str]:
+    """Stages of ``stages`` whose manifest was made with other config sections than ``cfg``'s
+    (the hash the pipeline itself computes, :meth:`~ilsvrc_pipe.pipeline.Pipeline.fingerprint`)."""
+    from ..pipeline import Pipeline
+    from ..stages import default_stages
+
+    pipeline = Pipeline(cfg, work_dir, work_dir, default_stages())
+    out = []
+    for name in stages:
+        manifest = pipeline.read_manifest(name)
+        if manifest is None:
+            raise UserInputError(f"--work-dir {work_dir}: stage {name!r} has not finished there "
+                                 f"(no {pipeline.manifest_path(name)}); run it first")
+        recorded = manifest.get("fingerprint", {}).get("config")
+        if recorded != pipeline.fingerprint(name)["config"]:
+            out.append(name)
+    return out
+
+
+def warn_config_mismatches(cfg, config_path: str, work_dir: Path, stages: list[str]) -> None:
+    names = config_mismatches(cfg, work_dir, stages)
+    if names:
+        logger.warning("%s (with the --cfg-options given) differs from the config stage(s) %s of %s ran with, in "
+                       "the sections they read: pass the run's own config and --cfg-options, or the predictions "
+                       "may not be the run's", config_path, ", ".join(names), work_dir)
+
+
+def _load(model_cfg: dict, weights: Path, what: str):
+    if not weights.is_file():
+        raise FileNotFoundError(f"{what}: trained weights not found: {weights}")
+    try:
+        return load_weights(model_cfg, weights)
+    except (RuntimeError, KeyError) as exc:  # shapes or keys that do not fit: another config's model
+        first = str(exc).strip().splitlines()[0]
+        raise UserInputError(f"{weights}: these weights do not fit the {what} the config builds ({first}); "
+                             "pass the config (and --cfg-options) of the run") from None
+
+
+class RunModels:
+    """Builds and loads the run's models on demand (eval mode, batch norms folded)."""
+
+    def __init__(self, cfg, work_dir: str | Path):
+        self.cfg, self.art = cfg, Artifacts(work_dir)
+        if not self.art.classes().is_file():
+            raise UserInputError(f"--work-dir {work_dir}: no {self.art.classes()}; is it a pipeline work dir?")
+        self.classes = self.art.read_classes()
+        self._cls_members = {m["name"]: m for m in cfg.cls.models}
+
+    def classifiers(self) -> dict:
+        n = len(self.classes["clsloc"])
+        return {name: _load(member_model_cfg(m, n), self.art.final_weights("cls", name), f"classifier {name}")
+                for name, m in self._cls_members.items()}
+
+    def rpns(self) -> dict:
+        n, section = len(self.classes["clsloc"]), self.cfg.rpn
+        return {m["name"]: _load(rpn_model_cfg(m, section, self._cls_members, n),
+                                 self.art.final_weights("rpn", m["name"]), f"RPN {m['name']}")
+                for m in section["models"]}
+
+    def rcnns(self) -> dict:
+        n, section = len(self.classes["clsloc"]), self.cfg.rcnn
+        return {m["name"]: _load(rcnn_model_cfg(m, section, self._cls_members, n),
+                                 self.art.final_weights("rcnn", m["name"]), f"R-CNN {m['name']}")
+                for m in section["models"]}
+
+    def detectors(self, names: list[str]) -> dict:
+        if "det" not in self.classes:
+            raise UserInputError(f"--work-dir {self.art.work_dir}: the run has no DET classes (no DET data)")
+        section = self.cfg.det
+        members = {m["name"]: m for m in section["models"]}
+        n = len(self.classes["det"])
+        return {name: _load(det_model_cfg(members[name], section, self._cls_members, n),
+                            self.art.final_weights("det", name), f"detector {name}") for name in names}
