@@ -36,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/openmp_env.py)
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset

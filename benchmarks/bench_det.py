@@ -46,6 +46,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/openmp_env.py)
 import torch
 from torch import nn
 

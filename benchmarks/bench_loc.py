@@ -36,6 +36,7 @@ import sys
 import time
 from pathlib import Path
 
+import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/openmp_env.py)
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 

@@ -19,6 +19,7 @@ import statistics
 import time
 from pathlib import Path
 
+import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/openmp_env.py)
 import torch
 import torch.nn.functional as F
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ilsvrc_pipe  # noqa: F401  (first: sets the OpenMP wait policy before a test imports torch)
 import numpy as np
 import pytest
 from PIL import Image
