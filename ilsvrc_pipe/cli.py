@@ -16,6 +16,7 @@ from .config_options import parse_cfg_options
 from .data.errors import USER_ERRORS, UserInputError, one_line
 
 CONFIG_SUFFIXES = (".py", ".json", ".yaml", ".yml")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 EXIT_USER_ERROR = 2
 
 
@@ -79,6 +80,8 @@ def load_config(path: str | os.PathLike, options=None):
     from mmengine.config import Config
 
     path = Path(path)
+    if not path.exists() and not path.is_absolute() and (REPO_ROOT / path).is_file():
+        path = REPO_ROOT / path   # the repository's own configs, whatever the working directory
     _check_config_path(path)
     try:
         cfg = Config.fromfile(str(path))

@@ -106,3 +106,19 @@ def _ground_truth_cache_in_tmp(tmp_path_factory, monkeypatch):
     """Scorers that cache parsed ground truth (tools/evaluate.py) write into a fresh folder per test,
     never into the user's ``~/.cache`` and never reusing another test's entries."""
     monkeypatch.setenv("ILSVRC_PIPE_CACHE_DIR", str(tmp_path_factory.mktemp("gt_cache")))
+
+
+@pytest.fixture
+def restore_package_logger():
+    """The tools' ``main`` points the ``ilsvrc_pipe`` logger at this test's captured stderr; put the
+    logger back afterwards, or later tests would log into a closed stream."""
+    import logging
+
+    logger = logging.getLogger("ilsvrc_pipe")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    for handler in logger.handlers:
+        if handler not in saved[0]:
+            handler.close()
+    logger.handlers[:], logger.propagate = saved[0], saved[2]
+    logger.setLevel(saved[1])

@@ -15,20 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 SMOKE = str(REPO / "configs/mini/smoke.py")
 
 
-@pytest.fixture(autouse=True)
-def restore_package_logger():
-    """The tools' ``main`` points the ``ilsvrc_pipe`` logger at this test's captured stderr; put the
-    logger back afterwards, or later tests would log into a closed stream."""
-    import logging
-
-    logger = logging.getLogger("ilsvrc_pipe")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    for handler in logger.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    logger.handlers[:], logger.propagate = saved[0], saved[2]
-    logger.setLevel(saved[1])
+pytestmark = pytest.mark.usefixtures("restore_package_logger")   # conftest.py
 
 
 def load(tool: str):
@@ -239,3 +226,10 @@ def test_run_pipeline_device_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
                                       "--device", "cuda"])
     err = capsys.readouterr().err
     assert code == 2 and "no CUDA device" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_repository_config_found_from_another_directory(tmp_path, monkeypatch):
+    from ilsvrc_pipe.cli import load_config
+
+    monkeypatch.chdir(tmp_path)
+    assert load_config("configs/mini/smoke.py").data.generate.preset == "smoke"

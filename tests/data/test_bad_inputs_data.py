@@ -26,20 +26,7 @@ DEVKIT = "ILSVRC/devkit/data"
 VAL_XML = "ILSVRC/Annotations/CLS-LOC/val"
 
 
-@pytest.fixture(autouse=True)
-def restore_package_logger():
-    """The tools' ``main`` points the ``ilsvrc_pipe`` logger at this test's captured stderr; put the
-    logger back afterwards, or later tests would log into a closed stream."""
-    import logging
-
-    logger = logging.getLogger("ilsvrc_pipe")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    for handler in logger.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    logger.handlers[:], logger.propagate = saved[0], saved[2]
-    logger.setLevel(saved[1])
+pytestmark = pytest.mark.usefixtures("restore_package_logger")   # conftest.py
 
 
 @pytest.fixture
