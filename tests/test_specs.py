@@ -18,6 +18,9 @@ def test_specs_follow_the_config_and_the_artifact_map(tmp_path):
     loader = cls_spec["train_dataloader"]
     assert loader["dataset"]["images"] == str(art.records("loc", "train", "images"))
     assert loader["sampler"] == dict(type="SeededSampler", shuffle=True, seed=1)
+    assert loader["pin_memory"] == torch.cuda.is_available() and loader["num_workers"] == 0
+    paper = member_train_spec(cfg.cls.models[1], {**cfg.cls.train, "num_workers": 8, "pin_memory": True}, art, 4)
+    assert paper["train_dataloader"]["pin_memory"] and paper["train_dataloader"]["persistent_workers"]
     init = art.final_weights("cls", "resnet18_w025")
     rpn = rpn_model_cfg(cfg.rpn.models[0], cfg.rpn, members, 4, init)
     assert rpn["init_cfg"] == {"type": "Classifier", "checkpoint": str(init)}
