@@ -34,16 +34,20 @@ def run_guarded(body: Callable[[], int]) -> int:
         return report_user_error(exc)
 
 
-def help_layout(doc: str) -> dict:
+def help_layout(doc: str, only: str | None = None) -> dict:
     """``ArgumentParser`` keywords that print a tool's docstring with its ``Examples::`` block last.
 
     A user reads ``--help`` from the bottom up: the commands to copy go last (the epilog), in the
     docstring's own line breaks. Everything after ``Examples::`` is the epilog; a tool without that
-    block is a programming error (``tests/test_tool_help.py`` parses every example)."""
+    block is a programming error (``tests/test_tool_help.py`` parses every example). ``only``: a
+    subcommand's help keeps the example lines that contain it (e.g. ``"evaluate.py det"``)."""
     head, mark, examples = (doc or "").partition("Examples::")
     if not mark:
         raise ValueError("the tool's docstring has no 'Examples::' block")
     lines = examples.strip("\n").splitlines()
+    if only is not None:
+        lines = [x for x in lines if only in x]
+        head = ""
     indent = min((len(x) - len(x.lstrip()) for x in lines if x.strip()), default=0)
     body = "\n".join("  " + x[indent:] if x.strip() else "" for x in lines)
     return {"description": head.strip(), "epilog": "examples:\n" + body,

@@ -51,3 +51,14 @@ def test_help_ends_with_examples_that_parse(name, capsys):
     assert argvs, f"no example of tools/{name}.py in its --help"
     for argv in argvs:
         tool.parse_args(argv)  # argparse exits (status 2) on an example that does not parse
+
+
+@pytest.mark.parametrize("task", ["loc", "det"])
+def test_evaluate_subcommand_help_ends_with_its_own_examples(task, capsys):
+    tool = load("evaluate")
+    with pytest.raises(SystemExit) as exit_:
+        tool.parse_args([task, "--help"])
+    assert exit_.value.code == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.strip()]
+    tail = lines[lines.index("examples:") + 1:]
+    assert tail and all(f"tools/evaluate.py {task} " in x for x in tail)

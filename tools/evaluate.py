@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(**help_layout(__doc__))
     tasks = parser.add_subparsers(dest="task", required=True)
 
-    loc = tasks.add_parser("loc", help="top-k classification and localization error (eval_clsloc.m)")
+    loc = tasks.add_parser("loc", help="top-k classification and localization error (eval_clsloc.m)",
+                           **help_layout(__doc__, only="evaluate.py loc"))
     what = loc.add_mutually_exclusive_group(required=True)
     what.add_argument("--pred", help="devkit LOC file or Kaggle CSV")
     what.add_argument("--baseline", action="append", choices=BASELINES,
@@ -53,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     loc.add_argument("--kaggle-labels", default="wnid", choices=["wnid", "sorted_index", "devkit_id"],
                      help="label form of a Kaggle CSV (default: WNIDs)")
 
-    det = tasks.add_parser("det", help="per-class AP and mAP (eval_detection.m)")
+    det = tasks.add_parser("det", help="per-class AP and mAP (eval_detection.m)",
+                           **help_layout(__doc__, only="evaluate.py det"))
     det.add_argument("--pred", required=True, help="devkit DET file")
     det.add_argument("--split", default="val", choices=["val", "val1", "val2"],
                      help="val, or R-CNN's halves val1/val2 (scored on their official val indices)")
