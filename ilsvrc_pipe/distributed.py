@@ -17,47 +17,29 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
+from mmengine.dist import all_gather_object, barrier, get_rank, get_world_size, is_main_process
 
 T = TypeVar("T")
 
+# mmengine's process-group helpers (one-process identities without a group) under this module's names;
+# all_gather: every rank's object, in rank order, on every rank
+rank, world_size, is_main, all_gather = get_rank, get_world_size, is_main_process, all_gather_object
+__all__ = ["all_gather", "barrier", "gather_dict", "init_from_env", "is_distributed", "is_main", "on_main",
+           "rank", "shard", "world_size", "writes_on_main"]
+
 
 def is_distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def rank() -> int:
-    return dist.get_rank() if is_distributed() else 0
-
-
-def world_size() -> int:
-    return dist.get_world_size() if is_distributed() else 1
-
-
-def is_main() -> bool:
-    return rank() == 0
-
-
-def barrier() -> None:
-    if is_distributed():
-        dist.barrier()
+    """More than one process (mmengine's ``is_distributed`` is also true for a group of one)."""
+    return get_world_size() > 1
 
 
 def shard(items: Sequence[T]) -> list[T]:
     """This rank's share of ``items`` (round robin: rank r takes items r, r + W, ...)."""
     return list(items[rank()::world_size()])
-
-
-def all_gather(obj: Any) -> list[Any]:
-    """Every rank's ``obj``, in rank order, on every rank (``[obj]`` in one process)."""
-    if not is_distributed():
-        return [obj]
-    out: list[Any] = [None] * world_size()
-    dist.all_gather_object(out, obj)
-    return out
 
 
 def gather_dict(part: dict) -> dict:

@@ -61,8 +61,7 @@ def _prepare(args):
     cfg = load_config(args.config, args.cfg_options)
     work_dir = check_folder(args.work_dir or Path("work_dirs") / Path(args.config).stem, "--work-dir")
     check_folder(args.submission_dir, "--submission-dir")
-    if args.data_root and Path(args.data_root).exists() and not Path(args.data_root).is_dir():
-        raise NotADirectoryError(f"--data-root {args.data_root}: is a file; expected a folder holding ILSVRC/")
+    check_folder(args.data_root, "--data-root")   # absent: resolve_data_root decides (generate or error)
     return cfg, work_dir
 
 

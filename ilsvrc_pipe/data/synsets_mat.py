@@ -62,15 +62,15 @@ def _children(value, path: Path, what: str) -> list[int]:
     return [int(n) for n in numbers]
 
 
-def _descendants(start: int, children: dict[int, list[int]]) -> set[int]:
-    """All ids below ``start`` (cycle-safe)."""
+def _reachable(starts, links: dict[int, list[int]]) -> set[int]:
+    """All ids reached from ``starts`` by following ``links`` one or more steps (cycle-safe)."""
     seen: set[int] = set()
-    todo = list(children.get(start, ()))
+    todo = [n for s in starts for n in links.get(s, ())]
     while todo:
         node = todo.pop()
         if node not in seen:
             seen.add(node)
-            todo.extend(children.get(node, ()))
+            todo.extend(links.get(node, ()))
     return seen
 
 
@@ -81,7 +81,7 @@ def _class_count(ids: list[int], children: dict[int, list[int]]) -> int:
     present = set(ids)
     k = 0
     while k + 1 in present:
-        below = _descendants(k + 1, children)
+        below = _reachable([k + 1], children)
         if k + 1 in below_classes or below & classes:
             break
         k += 1
@@ -91,20 +91,12 @@ def _class_count(ids: list[int], children: dict[int, list[int]]) -> int:
 
 
 def _related_to_classes(classes: set[int], children: dict[int, list[int]]) -> set[int]:
-    """Ids below some class or above some class (one walk down and one walk up)."""
+    """Ids below some class or above some class."""
     parents: dict[int, list[int]] = {}
     for parent, kids in children.items():
         for kid in kids:
             parents.setdefault(kid, []).append(parent)
-    related: set[int] = set()
-    for links in (children, parents):
-        todo = [n for c in classes for n in links.get(c, ())]
-        while todo:
-            node = todo.pop()
-            if node not in related:
-                related.add(node)
-                todo.extend(links.get(node, ()))
-    return related
+    return _reachable(classes, children) | _reachable(classes, parents)
 
 
 def _check_rest(path: Path, rows: list[tuple[int, str, str]], k: int, children: dict[int, list[int]]) -> None:
