@@ -44,6 +44,15 @@ class Artifacts:
     def stage_dir(self, stage: str) -> Path:
         return self.work_dir / stage
 
+    def fitted_anchors(self, stage: str) -> Path:
+        """Anchor shapes a stage fitted to the training boxes (``anchor_fit`` in its config)."""
+        return self.stage_dir(stage) / "anchors.json"
+
+    def read_fitted_anchors(self, stage: str) -> list[list[float]] | None:
+        """The fitted ``(width, height)`` pairs, or None when the stage uses configured anchors."""
+        path = self.fitted_anchors(stage)
+        return json.loads(path.read_text())["shapes"] if path.is_file() else None
+
     def manifest(self, stage: str) -> Path:
         return self.stage_dir(stage) / MANIFEST
 

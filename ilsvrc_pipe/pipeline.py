@@ -7,7 +7,9 @@ index files for a stage that reads the root, the submission folder for one that 
 its figures. A stage whose fingerprint matches is skipped; the manifest is written last and
 atomically, so an interrupted stage is simply run again and reuses what finished files it left
 (e.g. the checkpoints of a training it resumes). Outputs made under another fingerprint are
-cleared before a stage runs, so a cached artifact never outlives the config it came from.
+cleared before a stage runs, so a cached artifact never outlives the config it came from. A
+``precision`` section asking for fp32 everywhere (the default) is left out of the hash, so runs made
+before that section existed keep their caches; bf16/fp16 in it re-runs the stages that read it.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Iterable
 import torch
 from mmengine.config import Config
 
+from . import precision
 from .artifacts import Artifacts
 from .distributed import on_main
 from .io_utils import hash_files, hash_json, write_json_atomic
@@ -106,6 +109,8 @@ class Pipeline:
         if stage.submits:
             inputs["submission_dir"] = str(self.artifacts.submission_dir.resolve())
         sections = {s: self.cfg.get(s, None) for s in sorted(set(stage.reads))}
+        if "precision" in sections and precision.is_default(sections["precision"]):
+            del sections["precision"]   # fp32: the hash of a run made before the section existed
         return {"config": hash_json(sections), "inputs": inputs}
 
     def is_done(self, name: str) -> bool:

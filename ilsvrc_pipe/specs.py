@@ -69,12 +69,15 @@ def member_train_spec(member: dict, train_cfg: dict, artifacts: Artifacts, num_c
 
 
 # -- rpn -----------------------------------------------------------------------------------------
-def rpn_model_cfg(member: dict, section: dict, cls_members: dict, num_classes: int, init: Path | None = None) -> dict:
-    """PerClassRPN config: the trunk of classifier ``member['init_from']`` up to ``out_stage``."""
+def rpn_model_cfg(member: dict, section: dict, cls_members: dict, num_classes: int, init: Path | None = None,
+                  anchor_shapes: list | None = None) -> dict:
+    """PerClassRPN config: the trunk of classifier ``member['init_from']`` up to ``out_stage``;
+    ``anchor_shapes`` (fitted to the training boxes) replace the configured anchor grid."""
     source = cls_members[member["init_from"]]
     backbone = {**copy.deepcopy(source["backbone"]), "out_indices": (int(section.get("out_stage", 3)),)}
+    fitted = {"anchor_shapes": [list(s) for s in anchor_shapes]} if anchor_shapes else {}
     return {"type": "PerClassRPN", "backbone": backbone, "num_classes": num_classes,
-            **copy.deepcopy(section["model"]), **_classifier_init(init)}
+            **copy.deepcopy(section["model"]), **fitted, **_classifier_init(init)}
 
 
 def rpn_train_spec(model_cfg: dict, train: dict, artifacts: Artifacts, seed: int = 0) -> dict:

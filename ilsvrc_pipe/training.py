@@ -1,7 +1,10 @@
 """Training through mmengine's Runner: checkpoints, resume, logs, ETA and DDP come from it.
 
-``build_runner`` turns one training spec (model, dataset, schedule) into a Runner; the stages and
-``tools/train.py`` (also under ``torchrun`` for DDP) share it.
+``build_runner`` turns one training spec (model, dataset, schedule, precision) into a Runner; the
+stages and ``tools/train.py`` (also under ``torchrun`` for DDP) share it. A spec's ``precision``
+(``fp32``, ``bf16``, ``fp16``; the config's ``precision.train``) picks the optim wrapper
+(``precision.optim_wrapper_cfg``: mmengine's ``AmpOptimWrapper`` on a GPU, a bf16 autocast wrapper
+on the CPU).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from mmengine.runner import Runner
 from mmengine.runner.utils import set_random_seed
 
 from .checkpoint import allow_mmengine_checkpoint_globals
+from .precision import optim_wrapper_cfg
 from .data.seeded import sample_seed  # also registers SeededSampler
 from .distributed import is_distributed, world_size
 from .registry import MODELS
@@ -50,9 +54,10 @@ class DeviceAwareDDP(MMDistributedDataParallel):
         super().__init__(module=module, device_ids=device_ids if on_cuda else None, **kwargs)
 
 
-def sgd_schedule(train: dict) -> dict:
-    """The optimisation part of a spec: SGD (momentum 0.9), lr / 10 at each milestone epoch."""
-    return dict(
+def sgd_schedule(train: dict, precision: str = "fp32") -> dict:
+    """The optimisation part of a spec: SGD (momentum 0.9), lr / 10 at each milestone epoch, in
+    ``precision`` (the stages set the config's ``precision.train``, ``StageContext.train``)."""
+    return dict(precision=precision,
         optimizer=dict(type="SGD", lr=train["lr"], momentum=0.9, weight_decay=train.get("weight_decay", 1e-4)),
         param_scheduler=[dict(type="MultiStepLR", by_epoch=True, milestones=list(train["milestones"]), gamma=0.1)],
         max_epochs=train["max_epochs"],
@@ -110,7 +115,8 @@ def build_runner(spec: dict, work_dir: str | os.PathLike, launcher: str = "none"
         work_dir=str(work_dir),
         train_dataloader=spec.pop("train_dataloader"),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-        optim_wrapper=dict(optimizer=spec.pop("optimizer"), clip_grad=spec.pop("clip_grad", None)),
+        optim_wrapper=optim_wrapper_cfg(spec.pop("precision", "fp32"), spec.pop("optimizer"),
+                                        spec.pop("clip_grad", None)),
         param_scheduler=spec.pop("param_scheduler", None),
         default_hooks=dict(
             timer=dict(type="IterTimerHook"),

@@ -95,6 +95,25 @@ def smoke_run(smoke_root, tmp_path_factory) -> dict:
     return {"root": smoke_root, "work": work, "subs": subs, "result": res}
 
 
+def import_tool(tool: str):
+    """``tools/<tool>.py`` as a module (its folder on sys.path for ``_bootstrap``): tests call its ``main``."""
+    import importlib.util
+    import sys
+
+    if str(REPO_ROOT / "tools") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "tools"))
+    spec = importlib.util.spec_from_file_location(f"{tool}_tool", REPO_ROOT / "tools" / f"{tool}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def tool_module():
+    """:func:`import_tool` (test modules cannot import conftest under importlib mode)."""
+    return import_tool
+
+
 @pytest.fixture(scope="session")
 def pipeline_tool():
     """:func:`run_pipeline_tool` (test modules cannot import conftest under importlib mode)."""
@@ -106,6 +125,17 @@ def _ground_truth_cache_in_tmp(tmp_path_factory, monkeypatch):
     """Scorers that cache parsed ground truth (tools/evaluate.py) write into a fresh folder per test,
     never into the user's ``~/.cache`` and never reusing another test's entries."""
     monkeypatch.setenv("ILSVRC_PIPE_CACHE_DIR", str(tmp_path_factory.mktemp("gt_cache")))
+
+
+@pytest.fixture
+def single_thread():
+    """One torch thread for the test: fastest on tiny tensors, and immune to other jobs on the cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -140,3 +140,28 @@ def test_eval_refuses_a_row_file_that_scores_otherwise(smoke_run, pipeline_tool,
 def test_an_empty_stage_list_is_an_error(pipeline_tool, tmp_path):
     res = pipeline_tool("--config", SMOKE, "--work-dir", tmp_path / "w", "--stage", "")
     assert res.returncode == 2 and "names no stage" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_rpn_anchors_are_fitted_to_the_training_boxes(smoke_run):
+    """The RPN's anchors come from k-means over the run's own CLS-LOC training boxes (as the
+    training resizes them), are recorded in rpn/anchors.json, and the trained heads use them."""
+    import numpy as np
+    import torch
+
+    from ilsvrc_pipe.artifacts import Artifacts
+    from ilsvrc_pipe.io_utils import read_table
+    from ilsvrc_pipe.models.anchor_fit import mean_best_iou, resized_box_shapes
+
+    art = Artifacts(smoke_run["work"])
+    fitted = json.loads(art.fitted_anchors("rpn").read_text())
+    shapes = np.asarray(fitted["shapes"])
+    assert len(shapes) == 12 and (shapes > 0).all() and (shapes <= 56).all()   # smoke crop: 56 px
+    images = read_table(art.records("loc", "train", "images")).set_index("image_id")
+    boxes = read_table(art.records("loc", "train", "boxes"))
+    short = images.loc[boxes.image_id, ["width", "height"]].to_numpy().min(axis=1)
+    wh = resized_box_shapes(boxes[["x1", "y1", "x2", "y2"]].to_numpy(), short, [64, 76, 88], crop=56)
+    assert mean_best_iou(wh, shapes) == pytest.approx(fitted["mean_best_iou"], abs=0.03)
+    assert mean_best_iou(wh, shapes) > mean_best_iou(wh, [[40, 40]]) + 0.1   # one anchor of the middle size
+    weights = torch.load(art.final_weights("rpn", "rpn_a"), map_location="cpu", weights_only=False)
+    state = weights.get("state_dict", weights)
+    assert state["cls.weight"].shape[0] == 12 * 4   # 12 anchors x 4 smoke classes

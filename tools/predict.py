@@ -9,6 +9,8 @@ Writes ``OUT/predictions.json`` (one entry per image: ``file``, ``boxes`` with `
 ``score`` and ``box``, an inclusive ``[x1, y1, x2, y2]`` in the image's pixels), ``OUT/predictions.csv``
 and ``OUT/vis/`` (the images with their boxes drawn). Nothing is written into the work dir. Give
 the config (and ``--cfg-options``) the run was made with: the work dir holds weights, not the config.
+``--device auto|cpu|cuda`` puts models and images there (as ``tools/run_pipeline.py`` does);
+``--precision bf16`` (or ``fp16``) runs the models under autocast, outputs back in float32.
 
 Examples::
 
@@ -16,6 +18,7 @@ Examples::
     python tools/predict.py --work-dir work_dirs/pipeline --images data/mini_ilsvrc/ILSVRC/Data/CLS-LOC/test --out /tmp/predict_loc
     python tools/predict.py --work-dir work_dirs/pipeline --task det --images data/mini_ilsvrc/ILSVRC/Data/DET/test --out /tmp/predict_det
     python tools/predict.py --work-dir work_dirs/pipeline --task det --images data/mini_ilsvrc/ILSVRC/Data/DET/test/ILSVRC2015_test_00000001.JPEG --score-thr 0.3 --out /tmp/predict_one
+    python tools/predict.py --work-dir work_dirs/pipeline --images data/mini_ilsvrc/ILSVRC/Data/CLS-LOC/test --device cuda --precision bf16 --out /tmp/predict_gpu
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ import _bootstrap  # noqa: F401
 
 from ilsvrc_pipe.cli import add_cfg_options, check_folder, help_layout, load_config, run_guarded
 from ilsvrc_pipe.data.errors import ImageDecodeError, UserInputError
+from ilsvrc_pipe.device import CHOICES as DEVICES
+from ilsvrc_pipe.precision import CHOICES as PRECISIONS
 
 DEFAULT_CONFIG = "configs/mini/pipeline.py"
 
@@ -46,6 +51,10 @@ def parse_args(argv=None):
                    help="det: keep detections scoring at least this (default: %(default)s)")
     p.add_argument("--vis-thr", type=float, default=0.3,
                    help="det: draw detections scoring at least this (default: %(default)s)")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="auto: a GPU when torch sees one (default); cpu; cuda (an error without a GPU)")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="inference precision: fp32, bf16 or fp16 autocast (default: the config's precision.test)")
     p.add_argument("--skip-corrupt", action="store_true",
                    help="an undecodable image gets an entry with its error instead of ending the run")
     add_cfg_options(p)
@@ -63,11 +72,11 @@ def _out_dir(args) -> Path:
     return out
 
 
-def _predictor(args, cfg):
+def _predictor(args, cfg, device):
     from ilsvrc_pipe.predict import detect, localize
     from ilsvrc_pipe.predict.run_models import RunModels, warn_config_mismatches
 
-    models = RunModels(cfg, args.work_dir)
+    models = RunModels(cfg, args.work_dir, device, args.precision)
     if args.task == "loc":
         warn_config_mismatches(cfg, args.config, Path(args.work_dir), ["cls", "rpn", "rcnn"])
         return localize.LocPredictor(models, args.loc_row or localize.default_row(models))
@@ -78,14 +87,18 @@ def _predictor(args, cfg):
 def _predict(args) -> int:
     from tqdm import tqdm
 
+    from ilsvrc_pipe.device import hide_gpus, resolve_device
     from ilsvrc_pipe.io_utils import write_json_atomic
     from ilsvrc_pipe.predict.inputs import check_images, collect_images
     from ilsvrc_pipe.predict.outputs import write_predictions, write_visualisations
 
+    if args.device == "cpu":
+        hide_gpus()
+    device = resolve_device(args.device)
     out = _out_dir(args)
     cfg = load_config(args.config, args.cfg_options)
     images = check_images(collect_images(args.images), args.skip_corrupt)
-    predictor = _predictor(args, cfg)
+    predictor = _predictor(args, cfg, device)
     entries = []
     for image in tqdm(images, desc=f"predict {args.task}", unit="img"):
         entry = {"file": str(image.path), "width": image.width, "height": image.height, "boxes": []}
@@ -103,6 +116,7 @@ def _predict(args) -> int:
     paths = write_predictions(out, entries)
     write_json_atomic(out / "info.json", {"task": args.task, "row": predictor.row, "work_dir": str(args.work_dir),
                                           "config": args.config, "cfg_options": args.cfg_options,
+                                          "device": str(device), "precision": predictor.precision,
                                           "images": len(entries)})
     vis = write_visualisations(out, entries, args.vis_thr if args.task == "det" else 0.0)
     n_boxes = sum(len(e["boxes"]) for e in entries)

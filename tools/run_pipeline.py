@@ -6,6 +6,7 @@ Examples::
     python tools/run_pipeline.py --stage all                      # embedded mini dataset
     python tools/run_pipeline.py --stage eval --data-root /data/imagenet --config configs/ilsvrc2015/ilsvrc2015.py
     python tools/run_pipeline.py --stage loc --cfg-options eval.seed=1     # redo what that setting changes
+    python tools/run_pipeline.py --stage all --device cuda --cfg-options precision.train=bf16 precision.test=bf16
     torchrun --nproc_per_node 2 tools/run_pipeline.py --stage all --launcher pytorch   # every stage on 2 processes
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ilsvrc_pipe.device import CHOICES, hide_gpus, resolve_device
 from ilsvrc_pipe.distributed import init_from_env, is_main
 from ilsvrc_pipe.logging_setup import setup_run_logging
 from ilsvrc_pipe.pipeline import Pipeline
+from ilsvrc_pipe.precision import check as check_precision
 from ilsvrc_pipe.stages import default_stages
 
 DEFAULT_CONFIG = "configs/mini/pipeline.py"
@@ -76,13 +78,15 @@ def main(argv=None) -> int:
         hide_gpus()
     try:
         device = resolve_device(args.device)
+        check_precision(cfg, device)   # e.g. fp16 training without a GPU: refused before any stage runs
     except USER_ERRORS as exc:
         return report_user_error(exc)
     if args.launcher == "pytorch":
         init_from_env()
     log_file = setup_run_logging(work_dir / "logs", to_file=is_main(), level=logging.INFO if is_main() else logging.WARNING)
     logger = logging.getLogger("ilsvrc_pipe")
-    logger.info("config %s, work dir %s, log %s, device %s", args.config, work_dir, log_file, device)
+    logger.info("config %s, work dir %s, log %s, device %s, precision %s", args.config, work_dir, log_file, device,
+                dict(cfg.get("precision", {})) or "fp32")
     try:
         data_root = resolve_data_root(cfg, args.data_root, logger)
         pipeline = Pipeline(cfg, data_root, work_dir, default_stages(), logger, submission_dir=args.submission_dir,

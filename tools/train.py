@@ -26,6 +26,7 @@ from ilsvrc_pipe.data_root import resolve_data_root
 from ilsvrc_pipe.logging_setup import setup_run_logging
 from ilsvrc_pipe.artifacts import Artifacts
 from ilsvrc_pipe.pipeline import Pipeline
+from ilsvrc_pipe.precision import check_training, read as read_precision
 from ilsvrc_pipe.specs import member_train_spec
 from ilsvrc_pipe.stages import default_stages
 from ilsvrc_pipe.training import build_runner
@@ -52,6 +53,7 @@ def main(argv=None) -> int:
 
 def _train(args) -> int:
     cfg = load_config(args.config, args.cfg_options)
+    train_precision = check_training(read_precision(cfg.get("precision", None))["train"])   # before any work
     work_dir = check_folder(args.work_dir or Path("work_dirs") / Path(args.config).stem, "--work-dir")
     check_folder(args.train_dir, "--train-dir")
     members = {m["name"]: m for m in cfg.cls.models}
@@ -68,7 +70,7 @@ def _train(args) -> int:
               file=sys.stderr)
         return 2
     num_classes = len(art.read_classes()["clsloc"])
-    spec = member_train_spec(members[args.member], cfg.cls.train, art, num_classes)
+    spec = {**member_train_spec(members[args.member], cfg.cls.train, art, num_classes), "precision": train_precision}
     torch.set_num_threads(int(cfg.cls.get("num_threads", torch.get_num_threads())))
     train_dir = Path(args.train_dir or art.train_dir("cls", args.member))
     runner = build_runner(spec, train_dir, launcher=args.launcher, resume=args.resume,

@@ -11,3 +11,7 @@ eval = dict(
     baselines=['full-image', 'center'],
     seed=0,                       # the class draw of the baselines' 5 guesses from the training prior
 )
+precision = dict(
+    train='fp32',                 # 'fp32', 'bf16' or 'fp16' (a GPU only): mixed-precision training
+    test='fp32',                  # 'fp32', 'bf16' or 'fp16': every inference loop and tools/predict.py
+)

@@ -54,13 +54,13 @@ class ResNetClassifier(BaseModel):
     def logits(self, inputs: Tensor) -> Tensor:
         """Class logits ``(B, C)`` after global average pooling."""
         pooled = self.extract_feat(inputs).mean(dim=(2, 3))
-        return self.fc(self.dropout(pooled))
+        return self.fc(self.dropout(pooled)).float()   # float32 under autocast (precision.py); else a no-op
 
     def score_map(self, inputs: Tensor) -> Tensor:
         """Fully convolutional logits ``(B, C, h, w)``: the fc as a 1x1 conv, same weights."""
         feat = self.extract_feat(inputs)
         weight = self.fc.weight.view(*self.fc.weight.shape, 1, 1)
-        return F.conv2d(feat, weight, self.fc.bias)
+        return F.conv2d(feat, weight, self.fc.bias).float()
 
     def forward(self, inputs: Tensor | Sequence[Tensor], data_samples=None,
                 mode: str = "tensor"):

@@ -165,6 +165,8 @@ class PerClassRPN(BaseModel):
         backbone: a ResNet or its config; the last returned stage feeds the head.
         num_classes: C.
         anchor_scales, anchor_ratios: anchor sides (pixels of the network input) and h/w ratios.
+        anchor_shapes: explicit anchor ``(width, height)`` pairs instead of the scales x ratios grid
+            (the ``rpn`` stage fits them to the training boxes when the config asks for it).
         head_channels: channels of the 3x3 conv before the 1x1s (ReLU after); 0/None: no conv.
         num_samples, positive_fraction: the anchor sample per image (8, 0.5 in the paper).
         pos_iou, neg_iou, match_best: anchor labelling (see :mod:`sampler`).
@@ -181,6 +183,7 @@ class PerClassRPN(BaseModel):
     def __init__(self, backbone: dict | nn.Module, num_classes: int,
                  anchor_scales: Sequence[float] = (64, 128, 256),
                  anchor_ratios: Sequence[float] = (0.5, 1.0, 2.0), anchor_offset: float = 0.5,
+                 anchor_shapes: Sequence[Sequence[float]] | None = None,
                  head_channels: int | None = 512, num_samples: int = 8,
                  positive_fraction: float = 0.5, pos_iou: float = 0.7, neg_iou: float = 0.3,
                  match_best: bool = True, allowed_border: float | None = None,
@@ -195,7 +198,8 @@ class PerClassRPN(BaseModel):
         stage = self.backbone.out_indices[-1]
         channels, stride = self.backbone.out_channels[stage], self.backbone.strides[stage]
         self.num_classes = int(num_classes)
-        self.anchor_generator = AnchorGenerator(anchor_scales, anchor_ratios, stride, anchor_offset)
+        self.anchor_generator = AnchorGenerator(anchor_scales, anchor_ratios, stride, anchor_offset,
+                                                shapes=anchor_shapes)
         self.num_anchors = self.anchor_generator.num_anchors
         if head_channels:
             self.conv = nn.Conv2d(channels, head_channels, 3, padding=1)
@@ -254,11 +258,13 @@ class PerClassRPN(BaseModel):
         k = logits.shape[1] // a
         logits = logits.reshape(b, a, k, h, w).permute(0, 3, 4, 1, 2).reshape(b, h * w * a, k)
         deltas = deltas.reshape(b, a, k, 4, h, w).permute(0, 4, 5, 1, 2, 3)
-        return logits, deltas.reshape(b, h * w * a, k, 4)
+        # float32 under autocast (precision.py): scores, decoding and NMS in float32; else a no-op
+        return logits.float(), deltas.reshape(b, h * w * a, k, 4).float()
 
     def anchors(self, feat: Tensor) -> Tensor:
         """Continuous ``(h * w * A, 4)`` anchors of a feature map, in the input frame."""
-        return self.anchor_generator(tuple(feat.shape[-2:])).to(feat.dtype)
+        # never below float32 (bf16/fp16 features under autocast would round anchors by pixels)
+        return self.anchor_generator(tuple(feat.shape[-2:])).to(torch.promote_types(feat.dtype, torch.float32))
 
     # -- Runner interface ------------------------------------------------------------------------
     def forward(self, inputs: Tensor | Sequence[Tensor], data_samples=None, mode: str = "tensor"):

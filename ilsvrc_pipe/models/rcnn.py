@@ -116,7 +116,8 @@ class RoIRCNN(BaseModel):
     def head(self, crops: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, C+1)`` logits and ``(B, C, 4)`` deltas of warped crops."""
         pooled = self.dropout(self.backbone(crops)[-1].mean(dim=(2, 3)))
-        return self.fc_cls(pooled), self.fc_reg(pooled).view(-1, self.num_classes, 4)
+        # float32 under autocast (precision.py), so softmax and box decoding are float32; else a no-op
+        return self.fc_cls(pooled).float(), self.fc_reg(pooled).view(-1, self.num_classes, 4).float()
 
     def forward(self, inputs: Tensor | Sequence[Tensor], data_samples=None, mode: str = "tensor"):
         logits, deltas = self.head(stack_inputs(inputs))

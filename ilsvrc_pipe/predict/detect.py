@@ -3,7 +3,8 @@
 The image goes through the stage's own test transforms (``LoadRGBImage`` + ``PackDetPyramid``: the
 shorter side to each pyramid scale, the longer side capped), the row's detectors and test mode
 (``row_modes``: NMS, refinement with voting, multi-scale maxout, ensemble) and ``to_image_frame``,
-which turns the detections into inclusive boxes of the original image.
+which turns the detections into inclusive boxes of the original image. The detectors run on the
+tool's ``--device`` in its ``--precision`` (``RunModels.infer``); detections come back to the CPU.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ class DetPredictor:
         section = models.cfg.det
         self.row, self.synsets = row, models.classes.get("det")
         self.members, self.mode = row_modes(section)[row]
-        self.models = models.detectors(self.members)
+        self.models, self.infer, self.precision = models.detectors(self.members), models.infer, models.precision
         test = section["test"]
         pyramid = [int(s) for s in test.get("pyramid", [test["scale"]])]
         self.primary = pyramid.index(int(test["scale"]))
@@ -44,7 +45,8 @@ class DetPredictor:
     def __call__(self, path, name: str) -> list[dict]:
         item = self.pack(self.load({"img_path": str(path), "image_id": name, "index": 0}))
         views = [MemberView(self.models[n], item["inputs"], self.primary) for n in self.members]
-        dets = detect(views, self.mode)
+        dets = self.infer(detect, views, self.mode)
+        dets = type(dets)(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
         boxes = to_image_frame(dets, item["data_samples"], self.primary)
         ids = self.synsets.detection_labels_to_ids(dets.labels.numpy())
         out = []

@@ -11,7 +11,8 @@ fixes which models answer, exactly as ``stages/localize.py`` ``row_sources`` doe
   scores and boxes averaged over the union of the RPNs' proposals).
 
 The code paths are the stages': ``predict_modes`` and ``top5_table`` (cls), ``propose_dense`` /
-``propose_center_crop`` (rpn), ``rescore_image`` (rcnn). A class without a proposal gets the
+``propose_center_crop`` (rpn), ``rescore_image`` (rcnn), each through ``RunModels.infer`` (the
+``--device`` and ``--precision``; results back on the CPU). A class without a proposal gets the
 whole image, as in ``loc``.
 """
 from __future__ import annotations
@@ -43,7 +44,8 @@ class LocPredictor:
         if row not in ROWS:
             raise UserInputError(f"--loc-row {row!r}: choose from {', '.join(ROWS)}")
         cfg = models.cfg
-        self.row, self.synsets = row, models.classes["clsloc"]
+        self.row, self.synsets, self.infer, self.device = row, models.classes["clsloc"], models.infer, models.device
+        self.precision = models.precision
         self.wnids = list(self.synsets.sorted_wnids)
         self.cls_test, self.rpn_test = dict(cfg.cls["test"]), dict(cfg.rpn["test"])
         self.mode = cfg.cls.get("ensemble_mode", "dense")
@@ -62,26 +64,28 @@ class LocPredictor:
             self.rcnn_batch = int(cfg.rcnn["test"].get("batch_size", 256))
 
     def top5(self, image: torch.Tensor, name: str) -> pd.DataFrame:
-        probs = [predict_modes(m, [image], self.cls_test, (self.cls_mode,))[self.cls_mode]
+        probs = [self.infer(predict_modes, m, [image], self.cls_test, (self.cls_mode,))[self.cls_mode].cpu()
                  for m in self.classifiers.values()]
         return top5_table(pd.DataFrame(average_probs(probs).numpy(), index=[name], columns=self.wnids))
 
     def boxes(self, image: torch.Tensor, classes: list[int]) -> dict[int, tuple[list[float], float]]:
         """Best (inclusive box, localizer score) per class index."""
         if self.row == "rpn_center":
-            props = [propose_center_crop(self.rpns[0], [image], [classes], scale=self.rpn_test["scale"],
-                                         crop=self.rpn_test["crop"])[0]]
+            props = [self.infer(propose_center_crop, self.rpns[0], [image], [classes], scale=self.rpn_test["scale"],
+                                crop=self.rpn_test["crop"])[0]]
         else:
-            props = [propose_dense(m, image, classes, scales=self.rpn_test["dense_scales"]) for m in self.rpns]
+            props = [self.infer(propose_dense, m, image, classes, scales=self.rpn_test["dense_scales"])
+                     for m in self.rpns]
         if not self.rcnns:
             return {c: (p.boxes[0].tolist(), float(p.scores[0])) for c, p in props[0].items() if p.scores.numel()}
-        proposals = [{c: p.boxes[:self.top_k] for c, p in per_rpn.items()} for per_rpn in props]
-        singles, ensemble = rescore_image(self.rcnns, image, proposals, self.rcnn_batch)
+        # on the CPU, as the rcnn stage reads them from the proposal tables
+        proposals = [{c: p.boxes[:self.top_k].cpu() for c, p in per_rpn.items()} for per_rpn in props]
+        singles, ensemble = self.infer(rescore_image, self.rcnns, image, proposals, self.rcnn_batch)
         return ensemble if len(self.rcnns) > 1 else singles[0]
 
     @torch.no_grad()
     def __call__(self, path, name: str) -> list[dict]:
-        image = load_normalized(path)
+        image = load_normalized(path).to(self.device)
         height, width = image.shape[-2:]
         top5 = self.top5(image, name)
         classes = [self.synsets.index_of(w) for w in top5.wnid]

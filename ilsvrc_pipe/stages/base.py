@@ -6,7 +6,9 @@ another stage: what two stages share lives a floor below (``ilsvrc_pipe/artifact
 ``ilsvrc_pipe/tables.py``, ``ilsvrc_pipe/specs.py``).
 
 A stage sees only the config sections it declares in ``reads``: reading another one raises, so the
-fingerprint (a hash of exactly those sections) can never miss a setting the stage used.
+fingerprint (a hash of exactly those sections) can never miss a setting the stage used. A stage that
+runs models declares ``precision`` (``ilsvrc_pipe/precision.py``): its trainings (``ctx.train``) and
+inference calls (``ctx.infer``) take their mixed precision from it, and changing it re-runs the stage.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import Registry
 
+from .. import precision as mixed_precision
 from ..artifacts import Artifacts
 from ..training import train_to_final
 
@@ -89,10 +92,22 @@ class StageContext:
         """This stage's own config section."""
         return dict(self.cfg.get(self.stage, {}) or {})
 
+    @property
+    def precision(self) -> dict[str, str]:
+        """``{"train": ..., "test": ...}`` of the config's ``precision`` section (the stage must declare it)."""
+        return mixed_precision.read(self.cfg.get("precision", None))
+
+    def infer(self, fn, /, *args, **kwargs):
+        """``fn(*args, **kwargs)``, a model call of an inference loop, in the configured test precision
+        on this stage's device; floating outputs come back as float32 (``precision.autocast_call``)."""
+        return mixed_precision.autocast_call(self.device, self.precision["test"], fn, *args, **kwargs)
+
     def train(self, model: str, spec: dict, seed: int) -> Path:
         """Train one model of this stage through mmengine's Runner (resuming an interrupted training)
-        unless its final weights exist; returns them. The thread count is the section's ``num_threads``."""
+        unless its final weights exist; returns them. The thread count is the section's ``num_threads``,
+        the precision the config's ``precision.train``."""
         torch.set_num_threads(int(self.section.get("num_threads", torch.get_num_threads())))
+        spec = {**spec, "precision": self.precision["train"]}
         return train_to_final(spec, self.artifacts.train_dir(self.stage, model),
                               self.artifacts.final_weights(self.stage, model), seed=seed,
                               log_interval=int(self.section.get("log_interval", 10)), logger=self.logger)

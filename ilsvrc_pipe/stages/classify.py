@@ -54,7 +54,8 @@ def score_split(ctx: StageContext, models: dict, split: str, modes, wnids: list[
             batch = [load_normalized(p).to(ctx.device) for p in images.path.iloc[rows]]  # native size; modes resize
             done[start] = {}
             for name in {n for n, _ in todo}:
-                probs = predict_modes(models[name], batch, test_cfg, [m for n, m in todo if n == name])
+                probs = ctx.infer(predict_modes, models[name], batch, test_cfg,
+                                  [m for n, m in todo if n == name])
                 done[start].update({(name, mode): p.cpu().numpy() for mode, p in probs.items()})
         for start, probs in gather_dict(done).items():
             for key, values in probs.items():
@@ -81,7 +82,7 @@ class ClassifyStage(Stage):
 
     name = "cls"
     requires = ("data",)
-    reads = ("cls",)
+    reads = ("cls", "precision")
 
     def run(self, ctx: StageContext) -> dict:
         section, art = ctx.section, ctx.artifacts

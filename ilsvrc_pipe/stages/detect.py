@@ -84,7 +84,7 @@ def run_rows(ctx: StageContext, models: dict, plan: dict, split: str, synsets) -
         views = {n: MemberView(models[n], item["inputs"], primary) for n in needed}
         per_image[i] = {}
         for row, (members, mode) in todo.items():
-            dets = detect([views[n] for n in members], mode)
+            dets = ctx.infer(detect, [views[n] for n in members], mode)
             dets = type(dets)(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
             boxes = to_image_frame(dets, meta, primary)
             ids = synsets.detection_labels_to_ids(dets.labels.numpy())
@@ -124,7 +124,7 @@ class DetectStage(Stage):
 
     name = "det"
     requires = ("data", "cls")
-    reads = ("det", "cls")
+    reads = ("det", "cls", "precision")
     submits = True
 
     def run(self, ctx: StageContext) -> dict:

@@ -29,7 +29,7 @@ ROW_COLUMNS = ("gt_class_error", "top1_error", "top5_error")
 
 SUBMISSION_FILES = {"val": "loc_val.txt", "val_kaggle": "loc_val.csv"}
 # the sections the report shows (and compares with the paper config)
-REPORT_SECTIONS = ("data", "cls", "rpn", "rcnn", "loc", "det", "eval")
+REPORT_SECTIONS = ("data", "cls", "rpn", "rcnn", "loc", "det", "eval", "precision")
 
 
 def row_files(art, row: str) -> dict:

@@ -49,7 +49,7 @@ def rescore_split(ctx: StageContext, models: dict, members: list[dict], split: s
         rows = per_image[image_id] = {n: [] for n in out}
         image = load_normalized(images.at[image_id, "path"]).to(ctx.device)
         proposals = [{classes.index_of(w): g.get((image_id, w), torch.zeros(0, 4)) for w in wnids} for g in grouped]
-        singles, ensemble = rescore_image([models[n] for n in names], image, proposals, batch)
+        singles, ensemble = ctx.infer(rescore_image, [models[n] for n in names], image, proposals, batch)
         for w in wnids:
             c = classes.index_of(w)
             for n, best in [*zip(names, singles), ("ensemble", ensemble)]:
@@ -66,7 +66,7 @@ class RCNNStage(Stage):
 
     name = "rcnn"
     requires = ("data", "cls", "rpn")
-    reads = ("rcnn", "cls")
+    reads = ("rcnn", "cls", "precision")
 
     def run(self, ctx: StageContext) -> dict:
         section, art = ctx.section, ctx.artifacts

@@ -16,6 +16,7 @@ from ..models.per_class_rpn import propose_center_crop, propose_dense
 from ..specs import load_weights, rpn_model_cfg, rpn_train_spec
 from ..tables import box_table, requested_classes
 from .base import Stage, StageContext, register_stage
+from .rpn_anchors import fit_rpn_anchors
 
 
 def _proposal_rows(image_id: str, per_class: dict, index_to_wnid) -> list[tuple]:
@@ -41,10 +42,10 @@ def write_proposals(ctx: StageContext, model, name: str, split: str, modes: tupl
         idx = [classes.index_of(w) for w in wanted[image_id]]
         per_image[image_id] = {}
         if "center" in modes:
-            props = propose_center_crop(model, [image], [idx], scale=test["scale"], crop=test["crop"])[0]
+            props = ctx.infer(propose_center_crop, model, [image], [idx], scale=test["scale"], crop=test["crop"])[0]
             per_image[image_id]["center"] = _proposal_rows(image_id, props, classes.wnid_of_index)
         if "dense" in modes:
-            props = propose_dense(model, image, idx, scales=test["dense_scales"])
+            props = ctx.infer(propose_dense, model, image, idx, scales=test["dense_scales"])
             per_image[image_id]["dense"] = _proposal_rows(image_id, props, classes.wnid_of_index)
     per_image = gather_dict(per_image)
     for m in modes:
@@ -58,20 +59,22 @@ class RPNStage(Stage):
 
     name = "rpn"
     requires = ("data", "cls")
-    reads = ("rpn", "cls")
+    reads = ("rpn", "cls", "precision")
 
     def run(self, ctx: StageContext) -> dict:
         section, art = ctx.section, ctx.artifacts
         num_classes = len(art.read_classes()["clsloc"])
         cls_members = {m["name"]: m for m in ctx.cfg.cls.models}
-        figures = {}
+        shapes = fit_rpn_anchors(art, section)   # every rank fits (deterministic); rank 0 writes
+        figures = {"anchor_shapes": shapes} if shapes else {}
         for member in section["models"]:
             name, seed = member["name"], int(member.get("seed", 0))
             init = art.final_weights("cls", member["init_from"])
-            spec = rpn_train_spec(rpn_model_cfg(member, section, cls_members, num_classes, init),
+            spec = rpn_train_spec(rpn_model_cfg(member, section, cls_members, num_classes, init, shapes),
                                   {**section["train"], **member.get("train", {})}, art, seed)
             final = ctx.train(name, spec, seed=seed)
-            model = load_weights(rpn_model_cfg(member, section, cls_members, num_classes), final, device=ctx.device)
+            model = load_weights(rpn_model_cfg(member, section, cls_members, num_classes, anchor_shapes=shapes),
+                                 final, device=ctx.device)
             write_proposals(ctx, model, name, "val", ("center", "dense"))
             write_proposals(ctx, model, name, "train", ("dense",))
             if art.top5("test").is_file():

@@ -29,6 +29,16 @@ def _star(u, v):
     return r <= r_edge
 
 
+def _regular_polygon(u, v, sides: int):
+    """Regular polygon of circumradius 1, a vertex up: inside every edge's half plane."""
+    inside = np.ones(np.broadcast(u, v).shape, dtype=bool)
+    apothem = np.cos(np.pi / sides)
+    for k in range(sides):
+        phi = -np.pi / 2 + (k + 0.5) * 2 * np.pi / sides
+        inside &= u * np.cos(phi) + v * np.sin(phi) <= apothem
+    return inside
+
+
 def _heart(u, v):
     x, y = u * 1.2, -v * 1.25 + 0.2
     return (x * x + y * y - 1) ** 3 - x * x * y ** 3 <= 0
@@ -51,6 +61,15 @@ SHAPES = {
                          | ((np.abs(u) <= 0.3) & (v >= -1) & (v <= 1))),
     "dome": lambda u, v: (u * u + v * v <= 1) & (v <= 0.2),
     "bowtie": lambda u, v: (np.abs(u) <= 1) & (np.abs(v) <= 1) & (np.abs(v) <= 0.9 * np.abs(u) + 0.12),
+    # Shapes of the `cluttered` preset's extra classes (mini draws from the first 14 only).
+    "pentagon": lambda u, v: _regular_polygon(u, v, 5),
+    "chevron": lambda u, v: (np.abs(u) <= 1) & (v - 0.8 * np.abs(u) <= 0.2) & (v - 0.8 * np.abs(u) >= -0.6),
+    "ell": lambda u, v: (np.abs(u) <= 1) & (np.abs(v) <= 1) & ((u <= -0.35) | (v >= 0.35)),
+    "keyhole": lambda u, v: ((u * u + (v + 0.35) ** 2) <= 0.42) | ((np.abs(u) <= 0.32 + 0.2 * (v + 0.35)) & (v >= -0.35) & (v <= 1)),
+    "trapezoid": lambda u, v: (np.abs(v) <= 0.8) & (np.abs(u) <= 0.55 + 0.45 * (v + 0.8) / 1.6),
+    "drop": lambda u, v: ((u * u + (v - 0.35) ** 2) <= 0.42) | ((np.abs(u) <= 0.65 * (v + 1) / 1.35) & (v >= -1) & (v <= 0.35)),
+    "frame": lambda u, v: (np.abs(u) <= 1) & (np.abs(v) <= 1) & ((np.abs(u) >= 0.55) | (np.abs(v) >= 0.55)),
+    "lens": lambda u, v: (((u - 0.55) ** 2 + v * v) <= 1.1) & (((u + 0.55) ** 2 + v * v) <= 1.1),
 }
 
 
@@ -69,16 +88,25 @@ PATTERNS = {
     "halved": lambda u, v, p: (u > 0.1 * np.sin(np.pi * p)).astype(np.float32),
     "grid": lambda u, v, p: ((np.abs(_frac(3 * u + p) - 0.5) < 0.38) & (np.abs(_frac(3 * v + p) - 0.5) < 0.38)).astype(np.float32),
     "shaded": lambda u, v, p: np.clip((v + 1) / 2, 0, 1).astype(np.float32),
+    "waved": lambda u, v, p: (np.sin(np.pi * (4 * v + 0.6 * np.sin(np.pi * 2 * u) + p)) > 0).astype(np.float32),
+    "zigzag": lambda u, v, p: (np.sin(np.pi * (4 * v + 2 * np.abs(_frac(2 * u + p) - 0.5))) > 0).astype(np.float32),
+    "quartered": lambda u, v, p: ((u > 0) ^ (v > 0)).astype(np.float32),
+    "rimmed": lambda u, v, p: (np.maximum(np.abs(u), np.abs(v)) < 0.6 + 0.1 * p).astype(np.float32),
 }
 
-# (shape, pattern, second tone): 14 identities with pairwise different shapes.
+# (shape, pattern, second tone): 22 identities with pairwise different shapes.
 _CATALOGUE = [
     ("disc", "striped", "dark"), ("block", "dotted", "light"), ("triangle", "checked", "dark"),
     ("diamond", "ringed", "light"), ("star", "grid", "dark"), ("plus", "slashed", "light"),
     ("ring", "spoked", "dark"), ("crescent", "barred", "light"), ("hexagon", "halved", "dark"),
     ("heart", "shaded", "light"), ("arrow", "striped", "light"), ("tee", "checked", "light"),
     ("dome", "dotted", "dark"), ("bowtie", "ringed", "dark"),
+    # the `cluttered` preset's extra identities: new shapes, and new patterns besides reused ones
+    ("pentagon", "waved", "dark"), ("chevron", "grid", "light"), ("ell", "zigzag", "dark"),
+    ("keyhole", "quartered", "light"), ("trapezoid", "spoked", "light"), ("drop", "rimmed", "dark"),
+    ("frame", "shaded", "dark"), ("lens", "slashed", "dark"),
 ]
+MINI_CATALOGUE = 14   # the `mini` and `smoke` presets draw from the first 14 entries (their data is unchanged)
 
 
 @dataclass(frozen=True)
@@ -106,11 +134,13 @@ def hsv_to_rgb(h, s, v) -> np.ndarray:
     return np.array(rgb, dtype=np.float32) * 255
 
 
-def make_identities(rng: np.random.Generator, count: int) -> list[Identity]:
-    """``count`` identities with seed-dependent WNIDs and well separated hues."""
-    if count > len(_CATALOGUE):
-        raise ValueError(f"at most {len(_CATALOGUE)} distinct classes, asked for {count}")
-    order = rng.permutation(len(_CATALOGUE))[:count]
+def make_identities(rng: np.random.Generator, count: int, pool: int | None = None) -> list[Identity]:
+    """``count`` identities drawn from the first ``pool`` catalogue entries (all by default), with
+    seed-dependent WNIDs and well separated hues."""
+    pool = len(_CATALOGUE) if pool is None else min(pool, len(_CATALOGUE))
+    if count > pool:
+        raise ValueError(f"at most {pool} distinct classes, asked for {count}")
+    order = rng.permutation(pool)[:count]
     hue0 = rng.random()
     hues = [(hue0 + i * 0.618034) % 1.0 for i in range(count)]
     wnids: set[str] = set()

@@ -12,9 +12,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .identities import Identity, make_identities
-from .scene import Scene, render_background_scene, render_cls_scene, render_det_scene
+from .identities import MINI_CATALOGUE, Identity, make_identities
+from .scene import MINI_STYLE, Scene, SceneStyle, render_background_scene, render_cls_scene, render_det_scene
 
+# Sizes of each preset. ``style`` (how scenes look) and ``catalogue`` (how many identities the
+# classes are drawn from) default to mini's.
 PRESETS: dict[str, dict] = {
     "smoke": dict(
         cls_classes=4, cls_train_per_class=16, cls_val=16, cls_test=8,
@@ -24,6 +26,16 @@ PRESETS: dict[str, dict] = {
         cls_classes=10, cls_train_per_class=80, cls_val=200, cls_test=100,
         det_classes=8, det_shared=4, det_train_per_class=30, det_train_2014=60, det_negatives=30,
         det_val=100, det_test=50, short_side=(96, 160)),
+    # Unlike mini the way real data is: more classes, 8 of them shapes and patterns mini never
+    # draws; CLS-LOC objects 15-85 % of the shorter side (mini: by area, about 35-80 %); more and
+    # textured distractors; wider colour, saturation and lighting variation; some soft images.
+    "cluttered": dict(
+        cls_classes=14, cls_train_per_class=60, cls_val=210, cls_test=112,
+        det_classes=10, det_shared=4, det_train_per_class=24, det_train_2014=60, det_negatives=30,
+        det_val=100, det_test=50, short_side=(96, 160), catalogue=22,
+        style=SceneStyle(cls_cover=None, cls_side=(0.15, 0.85), det_small_fraction=0.25, det_side=(0.15, 0.7),
+                         cls_distractors=(2, 7), det_distractors=(2, 8), textured_distractors=0.25,
+                         hue_jitter=0.04, saturation=(0.45, 1.0), lighting=0.3, blur=0.2)),
 }
 ASPECT_RANGE = (0.75, 1.33)          # image width / height
 BOXED_FRACTION = 0.5                 # CLS-LOC train images with an XML
@@ -97,7 +109,7 @@ def _devkit_order(rng, count) -> np.ndarray:
 def _plan_classes(rng, cfg):
     """Identities plus CLS-LOC classes in devkit order and DET classes in DET id order."""
     n_cls, n_det, shared = cfg["cls_classes"], cfg["det_classes"], cfg["det_shared"]
-    identities = make_identities(rng, n_cls + n_det - shared)
+    identities = make_identities(rng, n_cls + n_det - shared, cfg.get("catalogue", MINI_CATALOGUE))
     by_wnid = sorted(range(n_cls), key=lambda i: identities[i].wnid)
     cls_ids = [by_wnid[p] for p in _devkit_order(rng, n_cls)]
     det_pool = list(range(n_cls - shared, n_cls + n_det - shared))
@@ -243,13 +255,14 @@ def plan_dataset(preset: str = "mini", seed: int = 0) -> Plan:
 def render_job(plan: Plan, job: Job) -> Scene:
     """Pixels and objects of one job, from its own random stream (independent of other images)."""
     rng = np.random.default_rng([plan.seed, SPLIT_CODES[job.split], job.index])
+    style = PRESETS[plan.preset].get("style", MINI_STYLE)
     if job.empty:
-        return render_background_scene(rng, job.height, job.width)
+        return render_background_scene(rng, job.height, job.width, style)
     if job.split.startswith("cls"):
         return render_cls_scene(rng, plan.identities, job.classes[0], job.height, job.width,
-                                job.n_objects, job.full_width)
+                                job.n_objects, job.full_width, style)
     return render_det_scene(rng, plan.identities, job.classes, plan.det_ids, job.height, job.width,
-                            job.n_objects, job.hidden)
+                            job.n_objects, job.hidden, style)
 
 
 def finish_det_val_lists(rng, plan: Plan, results: dict) -> None:

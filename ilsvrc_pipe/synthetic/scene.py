@@ -15,10 +15,35 @@ import numpy as np
 from ..ops.boxes import box_iou
 from .identities import PATTERNS, SHAPES, Identity, hsv_to_rgb
 
-CLS_COVER_RANGE = (0.15, 0.80)       # summed box area / image area in CLS-LOC images
+CLS_COVER_RANGE = (0.15, 0.80)       # summed box area / image area in `mini` CLS-LOC images
 MAX_ROTATION = np.deg2rad(30.0)      # keeps e.g. block and diamond apart
 SMALL_OBJECT_PX = (10, 28)           # DET small-object box side (< 30 px)
 MIN_VISIBLE = 0.6                    # an object keeps at least this share of its pixels unoccluded
+
+
+@dataclass(frozen=True)
+class SceneStyle:
+    """How a preset's scenes look: object sizes, clutter and appearance variation.
+
+    The defaults are `mini`'s (and `smoke`'s); ``plan.PRESETS`` gives `cluttered` its own. With the
+    defaults the random draws happen in exactly the order they always did, so mini's data is stable.
+    """
+
+    cls_cover: tuple[float, float] | None = CLS_COVER_RANGE   # summed box area / image; None: any
+    cls_side: tuple[float, float] | None = None   # per-object sqrt(box area) / shorter side,
+    #                                               log-uniform; None: sized by area (mini)
+    det_small_fraction: float = 0.35              # DET boxes of SMALL_OBJECT_PX
+    det_side: tuple[float, float] = (0.25, 0.6)   # other DET boxes: side / shorter side
+    cls_distractors: tuple[int, int] = (1, 4)     # [low, high) count ranges
+    det_distractors: tuple[int, int] = (1, 5)
+    textured_distractors: float = 0.0             # chance a distractor wears a class's fill pattern
+    hue_jitter: float = 0.025
+    saturation: tuple[float, float] = (0.65, 1.0)
+    lighting: float = 0.15                        # strength of the uneven light across an object
+    blur: float = 0.0                             # chance an image is softened (3x3 box blur)
+
+
+MINI_STYLE = SceneStyle()
 
 
 @dataclass
@@ -85,8 +110,10 @@ def _background(rng, height, width) -> np.ndarray:
     return img
 
 
-def _draw_distractors(rng, img: np.ndarray, count: int) -> None:
-    """Solid spiky polygons and line strokes: shapes that belong to no class."""
+def _draw_distractors(rng, img: np.ndarray, count: int, style: SceneStyle = MINI_STYLE) -> None:
+    """Spiky polygons and line strokes: shapes that belong to no class. Solid in mini; in a style
+    with ``textured_distractors`` some polygons wear a class's fill pattern, so texture alone does
+    not tell an object."""
     height, width = img.shape[:2]
     short = min(height, width)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -104,6 +131,11 @@ def _draw_distractors(rng, img: np.ndarray, count: int) -> None:
             phi = np.mod(np.arctan2(yy - cy, xx - cx), 2 * np.pi)
             edge = np.interp(phi, np.linspace(0, 2 * np.pi, 10), np.append(radii, radii[0])) * radius
             mask = np.hypot(xx - cx, yy - cy) <= edge
+            if style.textured_distractors and rng.random() < style.textured_distractors:
+                pattern = PATTERNS[sorted(PATTERNS)[int(rng.integers(len(PATTERNS)))]]
+                weight = pattern((xx - cx) / radius, (yy - cy) / radius, rng.uniform(0, 1))[..., None]
+                img[mask] = (weight * colour + (1 - weight) * colour * 0.35)[mask]
+                continue
         img[mask] = colour
 
 
@@ -142,14 +174,14 @@ def _mask_box(mask: np.ndarray, window) -> tuple[int, int, int, int]:
     return x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]), y0 + int(rows[-1])
 
 
-def _paint(rng, img: np.ndarray, ident: Identity, mask, u, v, window) -> None:
+def _paint(rng, img: np.ndarray, ident: Identity, mask, u, v, window, style: SceneStyle = MINI_STYLE) -> None:
     """Fill the mask with the identity's pattern in two jittered tones of its hue, lit unevenly."""
-    hue = (ident.hue + rng.uniform(-0.025, 0.025)) % 1.0
-    main = hsv_to_rgb(hue, rng.uniform(0.65, 1.0), rng.uniform(0.7, 1.0))
+    hue = (ident.hue + rng.uniform(-style.hue_jitter, style.hue_jitter)) % 1.0
+    main = hsv_to_rgb(hue, rng.uniform(*style.saturation), rng.uniform(0.7, 1.0))
     second = main * rng.uniform(0.25, 0.4) if ident.tone == "dark" else main * 0.35 + 255 * rng.uniform(0.55, 0.65)
     weight = PATTERNS[ident.pattern](u, v, rng.uniform(0, 1))[..., None]
     light_dir = rng.uniform(-1, 1, 2)
-    light = 1 + 0.15 * (light_dir[0] * u + light_dir[1] * v)[..., None]
+    light = 1 + style.lighting * (light_dir[0] * u + light_dir[1] * v)[..., None]
     colours = (weight * main + (1 - weight) * second) * light
     y0, y1, x0, x1 = window
     region = img[y0:y1, x0:x1]
@@ -196,7 +228,8 @@ class _Canvas:
         self.owner[y0:y1, x0:x1][mask] = len(self.placed)
 
 
-def _try_place(rng, canvas: _Canvas, identities, ident_idx, size_fn, max_iou, annotated=True, tries=30):
+def _try_place(rng, canvas: _Canvas, identities, ident_idx, size_fn, max_iou, annotated=True, tries=30,
+               style: SceneStyle = MINI_STYLE):
     """Draw one instance overlapping the placed boxes by at most ``max_iou`` IoU and hiding no
     placed object below MIN_VISIBLE of its pixels; None if there is no room."""
     img, placed = canvas.img, canvas.placed
@@ -213,7 +246,7 @@ def _try_place(rng, canvas: _Canvas, identities, ident_idx, size_fn, max_iou, an
             continue
         if np.any(box_iou(box, [o.box for o in placed]) > max_iou) or canvas.hides_too_much(mask, window):
             continue
-        _paint(rng, img, identities[ident_idx], mask, u, v, window)
+        _paint(rng, img, identities[ident_idx], mask, u, v, window, style)
         canvas.claim(mask, window)
         touches = box[0] == 0 or box[1] == 0 or box[2] == width - 1 or box[3] == height - 1
         obj = SceneObject(ident_idx, box, bool(touches), annotated, int(mask.sum()), mask, (window[0], window[2]))
@@ -222,16 +255,24 @@ def _try_place(rng, canvas: _Canvas, identities, ident_idx, size_fn, max_iou, an
     return None
 
 
-def _finish(rng, img: np.ndarray) -> np.ndarray:
-    """Sensor noise and quantisation."""
+def _finish(rng, img: np.ndarray, style: SceneStyle = MINI_STYLE) -> np.ndarray:
+    """Optional softening, sensor noise and quantisation."""
+    if style.blur and rng.random() < style.blur:
+        padded = np.pad(img, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        img = sum(padded[dy:dy + img.shape[0], dx:dx + img.shape[1]] for dy in range(3) for dx in range(3)) / 9
     img = img + rng.normal(0, rng.uniform(2, 6), img.shape).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _cls_size_fn(height, width, n_objects):
-    """Box sizes whose summed area is 15%-80% of the image (leaving room for truncation)."""
+def _cls_size_fn(height, width, n_objects, style: SceneStyle = MINI_STYLE):
+    """Box sizes: in mini, summed area 15%-80% of the image (leaving room for truncation); with a
+    style's ``cls_side``, each object's side a log-uniform share of the shorter side."""
     def size(rng):
-        frac = rng.uniform(0.22, 0.62) / n_objects
+        if style.cls_side is not None:
+            side = min(height, width) * np.exp(rng.uniform(*np.log(style.cls_side)))
+            frac = side * side / (width * height)
+        else:
+            frac = rng.uniform(0.22, 0.62) / n_objects
         aspect = np.exp(rng.uniform(np.log(0.6), np.log(1.65)))
         area = frac * width * height
         box_w = min(np.sqrt(area * aspect), width * 0.98)
@@ -251,24 +292,26 @@ def _full_width_pose(ident: Identity, height, width) -> _Pose:
         a *= 1.2
 
 
-def render_cls_scene(rng, identities, ident_idx, height, width, n_objects=1, full_width=False) -> Scene:
+def render_cls_scene(rng, identities, ident_idx, height, width, n_objects=1, full_width=False,
+                     style: SceneStyle = MINI_STYLE) -> Scene:
     """A CLS-LOC image: background, distractors, then ``n_objects`` instances of one class."""
     img = _background(rng, height, width)
-    _draw_distractors(rng, img, int(rng.integers(1, 4)))
+    _draw_distractors(rng, img, int(rng.integers(*style.cls_distractors)), style)
     canvas = _Canvas.over(img)
     if full_width:
         pose = _full_width_pose(identities[ident_idx], height, width)
         mask, u, v, window = _object_mask(identities[ident_idx].shape, pose, height, width)
-        _paint(rng, img, identities[ident_idx], mask, u, v, window)
+        _paint(rng, img, identities[ident_idx], mask, u, v, window, style)
         canvas.placed.append(SceneObject(ident_idx, _mask_box(mask, window), True, True, int(mask.sum()),
                                          mask, (window[0], window[2])))
     else:
-        _place_cls_objects(rng, canvas, identities, ident_idx, n_objects)
-    return Scene(_finish(rng, img), canvas.placed)
+        _place_cls_objects(rng, canvas, identities, ident_idx, n_objects, style)
+    return Scene(_finish(rng, img, style), canvas.placed)
 
 
-def _place_cls_objects(rng, canvas: _Canvas, identities, ident_idx, n_objects) -> None:
-    """Place instances until the summed box area lands in CLS_COVER_RANGE (restarting if it cannot)."""
+def _place_cls_objects(rng, canvas: _Canvas, identities, ident_idx, n_objects, style: SceneStyle = MINI_STYLE) -> None:
+    """Place instances until the summed box area lands in the style's cover range (restarting if it
+    cannot)."""
     img, placed = canvas.img, canvas.placed
     height, width = img.shape[:2]
     base = img.copy()
@@ -277,51 +320,55 @@ def _place_cls_objects(rng, canvas: _Canvas, identities, ident_idx, n_objects) -
         canvas.owner[...] = -1
         placed.clear()
         for _ in range(n_objects):
-            _try_place(rng, canvas, identities, ident_idx, _cls_size_fn(height, width, n_objects), 0.15)
+            _try_place(rng, canvas, identities, ident_idx, _cls_size_fn(height, width, n_objects, style), 0.15,
+                       style=style)
         cover = sum((o.box[2] - o.box[0] + 1) * (o.box[3] - o.box[1] + 1) for o in placed) / (width * height)
-        if len(placed) == n_objects and CLS_COVER_RANGE[0] <= cover <= CLS_COVER_RANGE[1]:
+        low, high = style.cls_cover or (0.0, 1.0)
+        if len(placed) == n_objects and low <= cover <= high:
             return
     if not placed:
         raise RuntimeError("could not place any object")
 
 
-def _det_size_fn(height, width):
-    """DET box sizes: a third small (10-28 px), the rest 25%-60% of the shorter side."""
+def _det_size_fn(height, width, style: SceneStyle = MINI_STYLE):
+    """DET box sizes: in mini a third small (10-28 px), the rest 25%-60% of the shorter side."""
     short = min(height, width)
 
     def size(rng):
         aspect = np.exp(rng.uniform(np.log(0.6), np.log(1.65)))
-        if rng.random() < 0.35:
+        if rng.random() < style.det_small_fraction:
             side = rng.uniform(*SMALL_OBJECT_PX)
         else:
-            side = rng.uniform(0.25, 0.6) * short
+            side = rng.uniform(*style.det_side) * short
         return side * np.sqrt(aspect), side / np.sqrt(aspect), rng.random() < 0.15
     return size
 
 
-def render_det_scene(rng, identities, required, pool, height, width, n_objects, hidden=None) -> Scene:
+def render_det_scene(rng, identities, required, pool, height, width, n_objects, hidden=None,
+                     style: SceneStyle = MINI_STYLE) -> Scene:
     """A DET image: the required classes first, then random classes from ``pool`` up to ``n_objects``.
 
     ``hidden``: a class drawn twice, once annotated and once not (a partially boxed image).
     """
     img = _background(rng, height, width)
-    _draw_distractors(rng, img, int(rng.integers(1, 5)))
+    _draw_distractors(rng, img, int(rng.integers(*style.det_distractors)), style)
     canvas = _Canvas.over(img)
     wanted = list(required) + [int(rng.choice(pool)) for _ in range(max(n_objects - len(required), 0))]
-    size = _det_size_fn(height, width)
+    size = _det_size_fn(height, width, style)
     for ident_idx in wanted:
-        _try_place(rng, canvas, identities, ident_idx, size, 0.3)
+        _try_place(rng, canvas, identities, ident_idx, size, 0.3, style=style)
     if hidden is not None:
-        _try_place(rng, canvas, identities, hidden, size, 0.3)
-        _try_place(rng, canvas, identities, hidden, size, 0.3, annotated=False)
+        _try_place(rng, canvas, identities, hidden, size, 0.3, style=style)
+        _try_place(rng, canvas, identities, hidden, size, 0.3, annotated=False, style=style)
     missing = [i for i in required if not any(o.identity == i for o in canvas.placed)]
     if missing:
         raise RuntimeError(f"could not place required classes {missing}")
-    return Scene(_finish(rng, img), canvas.placed)
+    return Scene(_finish(rng, img, style), canvas.placed)
 
 
-def render_background_scene(rng, height, width) -> Scene:
+def render_background_scene(rng, height, width, style: SceneStyle = MINI_STYLE) -> Scene:
     """A verified negative: clutter and distractors only."""
     img = _background(rng, height, width)
-    _draw_distractors(rng, img, int(rng.integers(2, 6)))
-    return Scene(_finish(rng, img), [])
+    low, high = style.det_distractors
+    _draw_distractors(rng, img, int(rng.integers(low + 1, high + 1)), style)
+    return Scene(_finish(rng, img, style), [])

@@ -1,11 +1,7 @@
-"""Model tests run tiny tensors: one thread is fastest there, and immune to other jobs on the cores."""
+"""Model tests run tiny tensors: one thread (``single_thread`` in tests/conftest.py) for all of them."""
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _models_single_thread(single_thread):
     yield
-    torch.set_num_threads(threads)

@@ -81,6 +81,7 @@ class RoIPooler(nn.Module):
 
     def forward(self, features, proposals: list[Tensor], image_shapes=None) -> Tensor:
         feat = features["0"] if isinstance(features, dict) else features
+        feat = feat.float()   # half precision under autocast (precision.py): torchvision's CPU roi_pool has no bf16
         if self.kind == "roi_pool":
             return roi_pool(feat, proposals, self.output_size, self.spatial_scale)
         return roi_align(feat, proposals, self.output_size, self.spatial_scale, self.sampling_ratio, aligned=True)
@@ -160,8 +161,12 @@ class C4FasterRCNN(BaseModel):
         return self.backbone(batch)[0]
 
     def proposals(self, batch: Tensor, sizes: list[tuple[int, int]], feat: Tensor, targets=None):
-        """RPN proposals (continuous boxes, input frame) per image, and the RPN losses when training."""
-        return self.rpn(ImageList(batch, sizes), OrderedDict([("0", feat)]), targets)
+        """RPN proposals (continuous boxes, input frame) per image, and the RPN losses when training.
+
+        Always in float32: under autocast (``precision.py``) torchvision's RPN would make its anchors
+        and decoded boxes half precision (steps of 2 px at 500 px in bf16); its head is small."""
+        with torch.autocast(feat.device.type, enabled=False):
+            return self.rpn(ImageList(batch, sizes), OrderedDict([("0", feat.float())]), targets)
 
     def pool(self, feat: Tensor, rois: list[Tensor]) -> Tensor:
         return self.roi_pooler(feat, rois)
@@ -172,7 +177,7 @@ class C4FasterRCNN(BaseModel):
 
     def context_features(self, feat: Tensor, sizes: list[tuple[int, int]]) -> Tensor:
         """One vector per image: its whole-image box pooled and passed through conv5 (appendix B)."""
-        whole = [feat.new_tensor([[0.0, 0.0, float(w), float(h)]]) for h, w in sizes]
+        whole = [feat.new_tensor([[0.0, 0.0, float(w), float(h)]], dtype=torch.float32) for h, w in sizes]
         return self.region_features(self.pool(feat, whole))
 
     def predict_regions(self, region_feat: Tensor, context_feat: Tensor | None = None,
@@ -182,7 +187,8 @@ class C4FasterRCNN(BaseModel):
             if context_feat is None or image_of_roi is None:
                 raise ValueError("a context model needs the context feature of each RoI's image")
             region_feat = torch.cat([region_feat, context_feat[image_of_roi]], dim=1)
-        return self.cls_score(region_feat), self.bbox_pred(region_feat)
+        # float32 under autocast (precision.py): softmax and box decoding in float32; else a no-op
+        return self.cls_score(region_feat).float(), self.bbox_pred(region_feat).float()
 
     def decode(self, deltas: Tensor, rois: list[Tensor], sizes: list[tuple[int, int]]) -> Tensor:
         """``(R, C+1, 4)`` boxes from deltas, clipped to each RoI's image."""

@@ -44,7 +44,8 @@ class Detections:
 
 class MemberView:
     """One detector's view of one image: conv4 of the primary scale (RPN, context), its proposals,
-    and, computed on first use, conv4 of every pyramid scale (multi-scale testing)."""
+    and conv4 of every pyramid scale (multi-scale testing), each computed on first use: every
+    network call then happens inside :func:`detect` (its ``no_grad``, and the caller's autocast)."""
 
     def __init__(self, model: C4FasterRCNN, pyramid: Sequence[Tensor], primary: int):
         device = next(model.parameters()).device
@@ -52,9 +53,15 @@ class MemberView:
         image = self.pyramid[self.primary]
         self.size = (int(image.shape[-2]), int(image.shape[-1]))
         self.batch, _ = pad_batch([image], model.stride)
-        self.feat = model.features(self.batch)
+        self._feat: Tensor | None = None
         self._proposals: Tensor | None = None
         self._pyramid_feats: list[Tensor] | None = None
+
+    @property
+    def feat(self) -> Tensor:
+        if self._feat is None:
+            self._feat = self.model.features(self.batch)
+        return self._feat
 
     def proposals(self) -> Tensor:
         if self._proposals is None:
@@ -75,7 +82,8 @@ class MemberView:
         if mode.multiscale and len(self.pyramid) > 1:
             feats, factors = self.pyramid_features()
             pooler = self.model.roi_pooler
-            pooled = pool_two_scales(feats, rois, factors, 1.0 / self.model.stride, pooler.output_size,
+            # float32 maps (half under autocast): RoIs take the maps' dtype, and CPU roi_pool lacks bf16
+            pooled = pool_two_scales([f.float() for f in feats], rois, factors, 1.0 / self.model.stride, pooler.output_size,
                                      mode.target_size, pooler.kind)
         logits, deltas = self.model.region_outputs(self.feat, [rois], [self.size], pooled=pooled)
         return logits.softmax(dim=1), self.model.decode(deltas, [rois], [self.size])

@@ -1,0 +1,133 @@
+#!/usr/bin/env python
+"""Run the whole pipeline on several generated presets and seeds, one run after another, and
+tabulate Table 13, Table 9 and the classifiers side by side (issue 12: settings must hold on data
+they were not tuned on).
+
+The seed is the generator's (``data.generate.seed``): each (preset, seed) is another dataset with
+its own generated data root (``data/study/<preset>_s<seed>``) and work dir
+(``work_dirs/study/<preset>_s<seed>``), so finished runs are reused by the pipeline's own caching
+and a killed study resumes where it stopped. Runs are sequential on purpose: two PyTorch processes
+on the same cores slow each other down several times. Writes ``OUT.json`` and ``OUT.md``.
+
+Examples::
+
+    python tools/seed_study.py --presets mini cluttered --seeds 0 1
+    python tools/seed_study.py --presets cluttered --seeds 1 --collect-only   # tabulate finished runs
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+
+from ilsvrc_pipe.cli import help_layout, run_guarded
+from ilsvrc_pipe.synthetic import PRESETS
+
+REPO = Path(__file__).resolve().parents[1]
+
+CONFIGS = {"mini": "configs/mini/pipeline.py", "cluttered": "configs/mini/cluttered.py",
+           "smoke": "configs/mini/smoke.py"}
+LOC_ROWS = ["baseline_full_image", "baseline_center", "rpn_center", "rpn_dense", "rpn_rcnn_dense",
+            "rpn_rcnn_dense_ensemble"]
+
+
+def run_one(preset: str, seed: int, stage: str, options: list[str]) -> dict:
+    """Run the pipeline for one (preset, seed); returns its figures and wall time."""
+    name = f"{preset}_s{seed}"
+    work_dir, data_root = REPO / "work_dirs" / "study" / name, REPO / "data" / "study" / name
+    cmd = [sys.executable, str(REPO / "tools" / "run_pipeline.py"), "--stage", stage,
+           "--config", str(REPO / CONFIGS[preset]), "--work-dir", str(work_dir),
+           "--cfg-options", f"data.root={data_root}", f"data.generate.seed={seed}", *options]
+    print(f"[seed_study] {name}: {' '.join(cmd)}", flush=True)
+    start = time.perf_counter()
+    rc = subprocess.call(cmd, cwd=REPO)
+    wall = time.perf_counter() - start
+    if rc != 0:
+        raise SystemExit(f"error: the {name} run failed (exit {rc}); its log is in {work_dir}/logs")
+    return {"preset": preset, "seed": seed, "wall_s": round(wall, 1), **collect(work_dir)}
+
+
+def _metrics(work_dir: Path, stage: str) -> dict:
+    path = work_dir / stage / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def collect(work_dir: Path) -> dict:
+    """The figures of one finished run: classifier top-1 errors, Table 13 and Table 9."""
+    cls, loc, det = _metrics(work_dir, "cls"), _metrics(work_dir, "loc"), _metrics(work_dir, "det")
+    mode = cls.get("ensemble_mode", "dense")
+    members = {n: m.get(mode, {}).get("top1_error") for n, m in cls.get("models", {}).items()}
+    return {"cls_top1": {**members, "ensemble": cls.get("ensemble", {}).get("top1_error")},
+            "table13_gt_class": {r: loc.get("rows", {}).get(r, {}).get("gt_class_error") for r in LOC_ROWS},
+            "table13_top5": {r: loc.get("rows", {}).get(r, {}).get("top5_error") for r in LOC_ROWS},
+            "table9": {r: v.get("mAP") for r, v in det.get("rows", {}).items()}}
+
+
+def _pct(x):
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _map(x):
+    return "-" if x is None else f"{x:.3f}"
+
+
+def markdown(results: list[dict]) -> str:
+    """Side-by-side tables, one column per (preset, seed)."""
+    heads = [f"{r['preset']} s{r['seed']}" for r in results]
+    out = []
+
+    def table(title, rows, get, fmt):
+        out.append(f"\n{title}\n\n| row | " + " | ".join(heads) + " |\n|---|" + "---|" * len(heads))
+        for row in rows:
+            out.append(f"| {row} | " + " | ".join(fmt(get(r, row)) for r in results) + " |")
+
+    members = list(dict.fromkeys(k for r in results for k in r["cls_top1"]))
+    table("Classifiers, dense top-1 error on val (%)", members, lambda r, k: r["cls_top1"].get(k), _pct)
+    table("Table 13, LOC error on the ground-truth class (%)", LOC_ROWS,
+          lambda r, k: r["table13_gt_class"].get(k), _pct)
+    table("Table 13, top-5 LOC error (%)", LOC_ROWS, lambda r, k: r["table13_top5"].get(k), _pct)
+    det_rows = list(dict.fromkeys(k for r in results for k in r["table9"]))
+    table("Table 9, val2 mAP", det_rows, lambda r, k: r["table9"].get(k), _map)
+    out.append("\nWall time per run (s): " + ", ".join(f"{h} {r['wall_s']}" for h, r in zip(heads, results)))
+    return "\n".join(out) + "\n"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(**help_layout(__doc__))
+    parser.add_argument("--presets", nargs="+", default=["mini", "cluttered"], choices=sorted(CONFIGS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--stage", default="all", help="stages to run for each (preset, seed)")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "seed_study"),
+                        help="writes OUT.json and OUT.md")
+    parser.add_argument("--collect-only", action="store_true", help="tabulate finished runs, run nothing")
+    parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="more config overrides for every run")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    assert set(CONFIGS) <= set(PRESETS)
+    results = []
+    for preset in args.presets:
+        for seed in args.seeds:
+            if args.collect_only:
+                results.append({"preset": preset, "seed": seed, "wall_s": None,
+                                **collect(REPO / "work_dirs" / "study" / f"{preset}_s{seed}")})
+            else:
+                results.append(run_one(preset, seed, args.stage, args.cfg_options))
+            out = Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+            out.with_suffix(".md").write_text(markdown(results))
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_guarded(lambda: main()))
