@@ -82,7 +82,8 @@ def rpn_model_cfg(member: dict, section: dict, cls_members: dict, num_classes: i
 
 def rpn_train_spec(model_cfg: dict, train: dict, artifacts: Artifacts, seed: int = 0) -> dict:
     dataset = dict(type="RPNCropDataset", **_train_tables(artifacts), crop_size=train["crop"],
-                   scale=tuple(train["scale"]), flip=True, cache_images=train.get("cache_images", False))
+                   scale=tuple(train["scale"]), flip=True, cache_images=train.get("cache_images", False),
+                   min_visible=train.get("min_visible", 0.5))
     return dict(model=model_cfg, train_dataloader=_loader(dataset, "rpn_collate", train, seed), **sgd_schedule(train))
 
 

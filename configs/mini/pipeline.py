@@ -62,6 +62,9 @@ rpn = dict(
     # lr 0.05: at 0.02 the per-class scores barely left chance for 8 epochs on `cluttered` (14
     # classes: each class's head sees 1/14 of a batch) and ended at BCE 0.50 (dense error 51.9 %
     # against 40.8 % at 0.05 and 46.1 % at 0.1).
+    # Candidate for the next two-preset study (README, "What does not hold"): crop=112 with
+    # model.near_negative_fraction=0.5 took one RPN's dense error on mini s1 from 25.0 % to 8.7 %
+    # (mini s0 10.7 -> 13.8 %, cluttered s0 46.1 -> 45.6 %).
     train=dict(crop=80, scale=(88, 136), batch_size=32, lr=0.05, milestones=(10,), max_epochs=14,
                cache_images=True),
     test=dict(scale=92, crop=80, dense_scales=[80, 92, 112, 136]),

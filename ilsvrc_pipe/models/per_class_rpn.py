@@ -32,7 +32,7 @@ from ..ops.box_coder import (BoxCoder, clip_boxes, clip_inclusive, continuous_to
                         inclusive_to_continuous)
 from ..ops.geometry import crop_boxes, resize_shorter
 from .test_modes import eval_mode
-from .sampler import ignore_crossing, match_anchors, sample_balanced
+from .sampler import continuous_iou, ignore_crossing, match_anchors, sample_balanced
 
 
 class ScoredBoxes(NamedTuple):
@@ -169,6 +169,8 @@ class PerClassRPN(BaseModel):
             (the ``rpn`` stage fits them to the training boxes when the config asks for it).
         head_channels: channels of the 3x3 conv before the 1x1s (ReLU after); 0/None: no conv.
         num_samples, positive_fraction: the anchor sample per image (8, 0.5 in the paper).
+        near_negative_fraction: of the sampled negatives, the fraction drawn from those overlapping
+            an object (see :func:`~.sampler.sample_balanced`); 0 samples them uniformly.
         pos_iou, neg_iou, match_best: anchor labelling (see :mod:`sampler`).
         allowed_border: ignore training anchors reaching further past the input's border (Faster
             R-CNN uses 0); None keeps them all, since objects cut by a crop touch its border.
@@ -185,7 +187,8 @@ class PerClassRPN(BaseModel):
                  anchor_ratios: Sequence[float] = (0.5, 1.0, 2.0), anchor_offset: float = 0.5,
                  anchor_shapes: Sequence[Sequence[float]] | None = None,
                  head_channels: int | None = 512, num_samples: int = 8,
-                 positive_fraction: float = 0.5, pos_iou: float = 0.7, neg_iou: float = 0.3,
+                 positive_fraction: float = 0.5, near_negative_fraction: float = 0.0,
+                 pos_iou: float = 0.7, neg_iou: float = 0.3,
                  match_best: bool = True, allowed_border: float | None = None,
                  smooth_l1_beta: float = 1.0 / 9,
                  reg_loss_weight: float = 1.0,
@@ -214,6 +217,7 @@ class PerClassRPN(BaseModel):
                 nn.init.zeros_(layer.bias)
         self.box_coder = BoxCoder(box_coder_weights)
         self.num_samples, self.positive_fraction = int(num_samples), float(positive_fraction)
+        self.near_negative_fraction = float(near_negative_fraction)
         self.pos_iou, self.neg_iou, self.match_best = float(pos_iou), float(neg_iou), match_best
         self.allowed_border = allowed_border
         self.smooth_l1_beta, self.reg_loss_weight = float(smooth_l1_beta), float(reg_loss_weight)
@@ -299,7 +303,11 @@ class PerClassRPN(BaseModel):
                                             self.match_best, ignore)
             if self.allowed_border is not None:
                 labels = ignore_crossing(labels, anchors, size, self.allowed_border)
-            pos, neg = sample_balanced(labels, self.num_samples, self.positive_fraction)
+            near = None
+            if self.near_negative_fraction > 0 and gt.numel():
+                near = continuous_iou(anchors, gt).max(dim=1).values > 0
+            pos, neg = sample_balanced(labels, self.num_samples, self.positive_fraction,
+                                       near=near, near_fraction=self.near_negative_fraction)
             c = int(t["label"])
             idx = torch.cat([pos, neg])
             target = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]).to(logits.dtype)

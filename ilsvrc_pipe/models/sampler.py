@@ -72,16 +72,27 @@ def ignore_crossing(labels: Tensor, anchors: Tensor, size: tuple[int, int],
 
 
 def sample_balanced(labels: Tensor, num_samples: int, positive_fraction: float = 0.5,
-                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+                    generator: torch.Generator | None = None, near: Tensor | None = None,
+                    near_fraction: float = 0.0) -> tuple[Tensor, Tensor]:
     """Indices of the sampled positives and negatives of one image.
 
     At most ``round(num_samples * positive_fraction)`` positives; negatives fill the rest of the
-    ``num_samples`` (fewer only if the image has too few negatives).
+    ``num_samples`` (fewer only if the image has too few negatives). With ``near`` (a boolean mask
+    of the anchors) and ``near_fraction``, that fraction of the negatives is drawn from the near
+    ones first (negatives that overlap an object: parts and too-large boxes around it, which
+    uniform sampling of a mostly empty image rarely picks), the rest from all others.
     """
     pos = (labels == POSITIVE).nonzero(as_tuple=True)[0]
     neg = (labels == NEGATIVE).nonzero(as_tuple=True)[0]
     n_pos = min(pos.numel(), int(round(num_samples * positive_fraction)))
     n_neg = min(neg.numel(), num_samples - n_pos)
     pos = pos[torch.randperm(pos.numel(), generator=generator, device="cpu")[:n_pos].to(pos.device)]
-    neg = neg[torch.randperm(neg.numel(), generator=generator, device="cpu")[:n_neg].to(neg.device)]
-    return pos, neg
+    if near is None or near_fraction <= 0:
+        neg = neg[torch.randperm(neg.numel(), generator=generator, device="cpu")[:n_neg].to(neg.device)]
+        return pos, neg
+    hard, easy = neg[near[neg]], neg[~near[neg]]
+    n_hard = min(hard.numel(), int(round(n_neg * near_fraction)))
+    hard = hard[torch.randperm(hard.numel(), generator=generator, device="cpu").to(hard.device)]
+    rest = torch.cat([hard[n_hard:], easy])
+    rest = rest[torch.randperm(rest.numel(), generator=generator, device="cpu")[:n_neg - n_hard].to(rest.device)]
+    return pos, torch.cat([hard[:n_hard], rest])

@@ -49,6 +49,24 @@ def test_too_few_positives_are_filled_with_negatives():
     assert len(pos) == 0 and len(neg) == 8
 
 
+def test_near_negatives_take_their_fraction_of_the_negatives():
+    labels = torch.tensor([POSITIVE] * 4 + [NEGATIVE] * 100)
+    near = torch.zeros(104, dtype=torch.bool)
+    near[4:7] = True                                   # three negatives overlap the object
+    for seed in range(5):
+        pos, neg = sample_balanced(labels, 8, 0.5, torch.Generator().manual_seed(seed), near, 0.5)
+        assert len(pos) == 4 and len(neg) == 4 and len(set(neg.tolist())) == 4
+        assert (labels[neg] == NEGATIVE).all() and int(near[neg].sum()) >= 2
+    # fewer near negatives than the fraction asks: all of them, the rest from the others
+    near[5:7] = False
+    pos, neg = sample_balanced(labels, 8, 0.5, torch.Generator().manual_seed(0), near, 0.75)
+    assert 4 in neg.tolist() and len(neg) == 4
+    # uniform sampling picks the three near ones in 4 draws of 100 rarely: fraction 0 keeps it so
+    hits = sum(int(near[sample_balanced(labels, 8, 0.5, torch.Generator().manual_seed(k))[1]].sum())
+               for k in range(50))
+    assert hits < 10
+
+
 def test_too_few_negatives_gives_a_smaller_sample():
     pos, neg = sample_balanced(torch.tensor([POSITIVE] * 10 + [NEGATIVE] * 2), 8)
     assert len(pos) == 4 and len(neg) == 2
