@@ -128,14 +128,19 @@ def _ground_truth_cache_in_tmp(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
-def single_thread():
-    """One torch thread for the test: fastest on tiny tensors, and immune to other jobs on the cores."""
+def torch_threads():
+    """``torch.set_num_threads`` for the test; the count it found is put back afterwards."""
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
+    yield torch.set_num_threads
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def single_thread(torch_threads):
+    """One torch thread for the test: fastest on tiny tensors, and immune to other jobs on the cores."""
+    torch_threads(1)
 
 
 @pytest.fixture

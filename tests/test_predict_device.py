@@ -51,10 +51,8 @@ def predict(det_work, out: Path, *extra: str) -> int:
                                  "--config", SMOKE, "--cfg-options", f"data.root={det_work['root']}", *extra])
 
 
-def test_predict_on_cpu_in_fp32_and_bf16(det_work, tmp_path, monkeypatch, capsys):
+def test_predict_on_cpu_in_fp32_and_bf16(det_work, tmp_path, monkeypatch, capsys, single_thread):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")   # what --device cpu sets; restored after the test
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     runs = {}
     for name in ("fp32", "bf16"):
         out = tmp_path / name
@@ -62,7 +60,6 @@ def test_predict_on_cpu_in_fp32_and_bf16(det_work, tmp_path, monkeypatch, capsys
         info = json.loads((out / "info.json").read_text())
         assert (info["device"], info["precision"]) == ("cpu", name)
         runs[name] = json.loads((out / "predictions.json").read_text())
-    torch.set_num_threads(threads)
     assert "differs from the config" not in capsys.readouterr().err   # --precision is no config change
     for fp32, bf16 in zip(runs["fp32"], runs["bf16"]):
         assert fp32["file"] == bf16["file"] and fp32["boxes"] and bf16["boxes"]

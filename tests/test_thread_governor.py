@@ -23,11 +23,8 @@ class FakeMachine:
 
 
 @pytest.fixture
-def threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+def threads(torch_threads):   # tests/conftest.py
+    torch_threads(2)
 
 
 def test_gives_way_to_another_process_and_comes_back(monkeypatch, threads):

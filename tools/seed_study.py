@@ -36,10 +36,16 @@ LOC_ROWS = ["baseline_full_image", "baseline_center", "rpn_center", "rpn_dense",
             "rpn_rcnn_dense_ensemble"]
 
 
+def study_dirs(preset: str, seed: int) -> tuple[Path, Path]:
+    """Work dir and generated data root of one (preset, seed)."""
+    name = f"{preset}_s{seed}"
+    return REPO / "work_dirs" / "study" / name, REPO / "data" / "study" / name
+
+
 def run_one(preset: str, seed: int, stage: str, options: list[str]) -> dict:
     """Run the pipeline for one (preset, seed); returns its figures and wall time."""
     name = f"{preset}_s{seed}"
-    work_dir, data_root = REPO / "work_dirs" / "study" / name, REPO / "data" / "study" / name
+    work_dir, data_root = study_dirs(preset, seed)
     cmd = [sys.executable, str(REPO / "tools" / "run_pipeline.py"), "--stage", stage,
            "--config", str(REPO / CONFIGS[preset]), "--work-dir", str(work_dir),
            "--cfg-options", f"data.root={data_root}", f"data.generate.seed={seed}", *options]
@@ -118,7 +124,7 @@ def main(argv=None) -> int:
         for seed in args.seeds:
             if args.collect_only:
                 results.append({"preset": preset, "seed": seed, "wall_s": None,
-                                **collect(REPO / "work_dirs" / "study" / f"{preset}_s{seed}")})
+                                **collect(study_dirs(preset, seed)[0])})
             else:
                 results.append(run_one(preset, seed, args.stage, args.cfg_options))
             out = Path(args.out)

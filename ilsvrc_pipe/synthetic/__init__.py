@@ -36,9 +36,9 @@ mini      10 classes x 80 train (half boxed), 200 val,   8 classes (4 shared), 3
 cluttered 14 classes x 60 train (half boxed), 210 val,   10 classes (4 shared), 24 train per class +  96-160
           112 test; objects 15-85 % of the shorter side  60 ILSVRC2014 + 30 negatives, 100 val,
           (mini: 35-80 % by area); 8 shapes and 4        50 test; a quarter small (10-28 px), the
-          patterns mini never draws; 3-7 distractors,    rest 15-70 % of the shorter side
-          half of them textured; wider colour and
-          lighting; 30 % softened
+          patterns mini never draws; 2-6 distractors,    rest 15-70 % of the shorter side
+          a quarter of them textured; wider colour and
+          lighting; 20 % softened
 ========  =============================================  ===========================================  ========
 
 Deliberate traps (each at least once, chosen deterministically; ``traps.json`` lists the files):
