@@ -13,6 +13,8 @@ Examples::
 
     python tools/seed_study.py --presets mini cluttered --seeds 0 1
     python tools/seed_study.py --presets cluttered --seeds 1 --collect-only   # tabulate finished runs
+    # re-run what a changed RPN touches; Table 9 from the previous study's file
+    python tools/seed_study.py --stage data,cls,rpn,rcnn,loc --table9-from previous.json
 """
 from __future__ import annotations
 
@@ -99,6 +101,10 @@ def markdown(results: list[dict]) -> str:
     table("Table 13, top-5 LOC error (%)", LOC_ROWS, lambda r, k: r["table13_top5"].get(k), _pct)
     det_rows = list(dict.fromkeys(k for r in results for k in r["table9"]))
     table("Table 9, val2 mAP", det_rows, lambda r, k: r["table9"].get(k), _map)
+    earlier = sorted({r["table9_from"] for r in results if r.get("table9_from")})
+    if earlier:
+        out.append(f"\nTable 9 of {', '.join(h for h, r in zip(heads, results) if r.get('table9_from'))}: "
+                   f"from {', '.join(earlier)} (those runs left out the det stage)")
     out.append("\nWall time per run (s): " + ", ".join(f"{h} {r['wall_s']}" for h, r in zip(heads, results)))
     return "\n".join(out) + "\n"
 
@@ -113,7 +119,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--collect-only", action="store_true", help="tabulate finished runs, run nothing")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="more config overrides for every run")
+    parser.add_argument("--table9-from", metavar="JSON",
+                        help="an earlier study's OUT.json: Table 9 of runs whose --stage left out det")
     return parser.parse_args(argv)
+
+
+def fill_table9(results: list[dict], path: str) -> None:
+    """Take Table 9 from an earlier study for the runs that did not run ``det`` (the detectors
+    share nothing with the stages a study re-ran; the table then says where the figures come from)."""
+    earlier = {(r["preset"], r["seed"]): r for r in json.loads(Path(path).read_text())}
+    for r in results:
+        old = earlier.get((r["preset"], r["seed"]))
+        if not r["table9"] and old and old.get("table9"):
+            r["table9"], r["table9_from"] = old["table9"], str(path)
 
 
 def main(argv=None) -> int:
@@ -127,6 +145,8 @@ def main(argv=None) -> int:
                                 **collect(study_dirs(preset, seed)[0])})
             else:
                 results.append(run_one(preset, seed, args.stage, args.cfg_options))
+            if args.table9_from:
+                fill_table9(results, args.table9_from)
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.with_suffix(".json").write_text(json.dumps(results, indent=1))

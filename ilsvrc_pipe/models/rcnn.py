@@ -27,8 +27,8 @@ from ..ops.box_coder import (BoxCoder, clip_boxes, clip_inclusive, continuous_to
                         inclusive_to_continuous)
 from ..ops.geometry import warp_regions
 from .test_modes import eval_mode
-from .per_class_rpn import (ScoredBoxes, build_backbone, classifier_backbone_state,
-                            init_from_classifier_cfg, stack_inputs)
+from .classifier_init import build_backbone, classifier_backbone_state, init_from_classifier_cfg
+from .per_class_rpn import ScoredBoxes, stack_inputs
 
 
 def region_targets(data_samples, device: torch.device) -> tuple[Tensor, Tensor]:

@@ -105,7 +105,7 @@ class ClassifyStage(Stage):
                 continue
             modes = MODES if split == "val" else (ens_mode,)
             scores = score_split(ctx, models, split, modes, wnids)
-            ensemble = average_probs([torch.from_numpy(scores[(n, ens_mode)].to_numpy()) for n in models]).numpy()
+            ensemble = average_probs([torch.from_numpy(scores[(n, ens_mode)].to_numpy(copy=True)) for n in models]).numpy()
             ensemble = pd.DataFrame(ensemble, index=scores[(next(iter(models)), ens_mode)].index, columns=wnids)
             art.write_scores(art.ensemble_scores(split), ensemble)
             write_table_atomic(top5_table(ensemble), art.top5(split))

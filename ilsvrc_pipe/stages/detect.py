@@ -27,7 +27,7 @@ from ..distributed import gather_dict, is_main, shard
 from ..evaluation.det import evaluate_det
 from ..io_utils import read_table, write_table_atomic
 from ..models.detection.inference import MemberView, DetectionMode, detect
-from ..ops.box_coder import continuous_to_inclusive
+from ..ops.box_coder import clip_inclusive, continuous_to_inclusive
 from ..plots import contact_sheet, plot_pr_curves, plot_table9
 from ..specs import det_model_cfg, det_train_spec, load_weights
 from ..submission.det_file import read_det_file, write_det_file
@@ -60,10 +60,9 @@ def to_image_frame(dets, meta: dict, primary: int) -> np.ndarray:
     sx, sy = meta["scale_factors"][primary]
     h, w = meta["ori_size"]
     boxes = dets.boxes / dets.boxes.new_tensor([sx, sy, sx, sy])
-    boxes = continuous_to_inclusive(boxes).numpy().astype(np.float64)
-    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w - 1)
-    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h - 1)
-    return boxes
+    # clip_inclusive keeps x2 >= x1: a box under a pixel high at the border would otherwise end
+    # above where it starts once converted to inclusive coordinates and clipped
+    return clip_inclusive(continuous_to_inclusive(boxes), (h, w)).numpy().astype(np.float64)
 
 
 def run_rows(ctx: StageContext, models: dict, plan: dict, split: str, synsets) -> None:

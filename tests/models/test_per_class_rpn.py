@@ -8,8 +8,8 @@ from mmengine.optim import OptimWrapper
 
 from ilsvrc_pipe.data.loc_crops import rpn_collate
 from ilsvrc_pipe.ops.box_coder import clip_boxes, clip_inclusive, continuous_to_inclusive
-from ilsvrc_pipe.models.per_class_rpn import (PerClassRPN, classifier_backbone_state,
-                                              propose_center_crop, propose_dense, read_state_dict)
+from ilsvrc_pipe.models.classifier_init import classifier_backbone_state, read_state_dict
+from ilsvrc_pipe.models.per_class_rpn import PerClassRPN, propose_center_crop, propose_dense
 from ilsvrc_pipe.models.classifier import ResNetClassifier
 from ilsvrc_pipe.ops import box_iou
 from ilsvrc_pipe.registry import MODELS
@@ -25,9 +25,16 @@ def tiny_rpn(**kwargs) -> PerClassRPN:
     return PerClassRPN(**{**args, **kwargs})
 
 
-def test_registered_and_sliced_head_matches_full_head():
+SHARED = dict(class_agnostic_reg=True, shared_objectness=True)
+
+
+@pytest.mark.parametrize("shared", [{}, SHARED], ids=["per_class", "shared_reg_objectness"])
+def test_registered_and_sliced_head_matches_full_head(shared):
     model = MODELS.build(dict(type="PerClassRPN", backbone=TINY, num_classes=5,
-                              anchor_scales=(8, 16), anchor_ratios=(0.5, 2.0), head_channels=8))
+                              anchor_scales=(8, 16), anchor_ratios=(0.5, 2.0), head_channels=8, **shared))
+    if shared:   # non-zero objectness, so that leaving it out of the sliced head would show
+        with torch.no_grad():
+            model.objectness.bias.normal_()
     feat = model.features(torch.randn(2, 3, 32, 32))
     logits, deltas = model.head(feat)
     classes = torch.tensor([3, 0])
@@ -53,6 +60,36 @@ def test_only_the_ground_truth_class_gets_gradient():
         assert grad[0] > 0 and grad[2] > 0
         assert grad[1] == 0 and grad[3] == 0
     assert model.conv.weight.grad.abs().sum() > 0 and model.backbone.stem.conv.weight.grad.abs().sum() > 0
+
+
+def test_shared_regressor_and_objectness_are_the_same_for_every_class():
+    model = tiny_rpn(num_classes=5, **SHARED)
+    assert model.reg.out_channels == model.num_anchors * 4
+    assert model.objectness.out_channels == model.num_anchors
+    with torch.no_grad():
+        model.objectness.bias.normal_()
+    feat = model.features(torch.randn(2, 3, 32, 32))
+    logits, deltas = model.head(feat)
+    torch.testing.assert_close(deltas[:, :, 0], deltas[:, :, 3])      # one regressor for all classes
+    per_class = torch.nn.functional.conv2d(feat, model.cls.weight, model.cls.bias)
+    a, k = model.num_anchors, 5
+    per_class = per_class.reshape(2, a, k, *feat.shape[-2:]).permute(0, 3, 4, 1, 2).reshape(2, -1, k)
+    shared = logits - per_class
+    torch.testing.assert_close(shared, shared[..., :1].expand_as(shared))   # same term for every class
+    assert shared.abs().max() > 0
+
+
+def test_shared_parts_learn_from_every_class_the_class_logits_from_their_own():
+    model = tiny_rpn(num_samples=8, **SHARED)
+    anchors = model.anchors(torch.zeros(1, 1, 4, 4))
+    gt = continuous_to_inclusive(anchors[[9, 21]])
+    losses = model(torch.randn(2, 3, 32, 32), [dict(boxes=gt[:1], label=0), dict(boxes=gt[1:], label=2)],
+                   mode="loss")
+    sum(losses.values()).backward()
+    a, d = model.num_anchors, model.cls.in_channels
+    cls_grad = model.cls.weight.grad.view(a, 4, d).abs().sum(dim=(0, 2))
+    assert cls_grad[0] > 0 and cls_grad[2] > 0 and cls_grad[1] == 0 and cls_grad[3] == 0
+    assert model.objectness.weight.grad.abs().sum() > 0 and model.reg.weight.grad.abs().sum() > 0
 
 
 def test_pseudo_collated_samples_train_through_the_runner_interface():
@@ -154,10 +191,12 @@ def synthetic_batch(n: int = 8, size: int = 32, seed: int = 0):
     return images, samples
 
 
-def test_rpn_loss_goes_down_on_synthetic_images():
+@pytest.mark.parametrize("shared", [False, True], ids=["per_class", "shared_reg_objectness"])
+def test_rpn_loss_goes_down_on_synthetic_images(shared):
     torch.manual_seed(0)
     model = PerClassRPN(dict(TINY, out_indices=(2,)), num_classes=2, anchor_scales=(12, 20),
-                        anchor_ratios=(1.0,), head_channels=16, num_samples=16)
+                        anchor_ratios=(1.0,), head_channels=16, num_samples=16,
+                        class_agnostic_reg=shared, shared_objectness=shared)
     images, samples = synthetic_batch()
     optim = torch.optim.Adam(model.parameters(), lr=3e-3)
     history = []

@@ -31,6 +31,13 @@ def test_to_image_frame_scales_back_converts_and_clips():
     assert boxes.tolist() == [[5, 10, 24, 19], [0, 0, 149, 99]]
 
 
+def test_to_image_frame_keeps_sub_pixel_boxes_ordered():
+    # 0.02 px high at the top border: inclusive y2 = -0.98 would clip to 0, above y1 = 0.01
+    dets = Detections(torch.tensor([[12.0, 0.01, 32.0, 0.03]]), torch.ones(1), torch.ones(1))
+    x1, y1, x2, y2 = to_image_frame(dets, {"scale_factors": [(1.0, 1.0)], "ori_size": (60, 80)}, 0)[0]
+    assert 0 <= x1 <= x2 <= 79 and 0 <= y1 <= y2 <= 59
+
+
 def test_floor_scores_whole_images_by_training_frequency(tmp_path):
     art = Artifacts(tmp_path / "w", tmp_path / "s")
     syn = SynsetTable(("n2", "n1"), ("two", "one"))
