@@ -71,6 +71,9 @@ rpn = dict(
     # crop 112 (was 80): at the dense scales objects grow past an 80 px crop, so no training crop
     # showed them whole and the RPN proposed their parts; one RPN's dense error, cluttered s0 / s1,
     # 26.2 / 41.3 % -> 24.8 / 35.4 % (README, "Results").
+    # Candidate for the next two-preset study (README, "What does not hold"): max_epochs=28 with
+    # milestones=(20,) took one RPN's dense error to 15.5 / 27.2 / 5.1 / 3.1 % (cluttered s0 / s1,
+    # mini s0 / s1) from 24.8 / 35.4 / 9.2 / 4.1 %.
     train=dict(crop=112, scale=(88, 136), batch_size=32, lr=0.05, milestones=(10,), max_epochs=14,
                cache_images=True),
     test=dict(scale=92, crop=80, dense_scales=[80, 92, 112, 136]),
