@@ -124,20 +124,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def fill_table9(results: list[dict], path: str) -> None:
-    """Take Table 9 from an earlier study for the runs that did not run ``det`` (the detectors
-    share nothing with the stages a study re-ran; the table then says where the figures come from)."""
-    earlier = {(r["preset"], r["seed"]): r for r in json.loads(Path(path).read_text())}
-    for r in results:
-        old = earlier.get((r["preset"], r["seed"]))
-        if not r["table9"] and old and old.get("table9"):
-            r["table9"], r["table9_from"] = old["table9"], str(path)
+def read_earlier_table9(path: str) -> dict[tuple[str, int], dict]:
+    """``(preset, seed) -> Table 9`` of an earlier study's OUT.json."""
+    return {(r["preset"], r["seed"]): r["table9"] for r in json.loads(Path(path).read_text()) if r.get("table9")}
+
+
+def fill_table9(result: dict, earlier: dict[tuple[str, int], dict], path: str) -> None:
+    """Take Table 9 from an earlier study when this run did not run ``det`` (the detectors share
+    nothing with the stages a study re-ran; the table then says where the figures come from)."""
+    old = earlier.get((result["preset"], result["seed"]))
+    if not result["table9"] and old:
+        result["table9"], result["table9_from"] = old, str(path)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     assert set(CONFIGS) <= set(PRESETS)
     results = []
+    earlier = read_earlier_table9(args.table9_from) if args.table9_from else {}
     for preset in args.presets:
         for seed in args.seeds:
             if args.collect_only:
@@ -146,7 +150,7 @@ def main(argv=None) -> int:
             else:
                 results.append(run_one(preset, seed, args.stage, args.cfg_options))
             if args.table9_from:
-                fill_table9(results, args.table9_from)
+                fill_table9(results[-1], earlier, args.table9_from)
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.with_suffix(".json").write_text(json.dumps(results, indent=1))
