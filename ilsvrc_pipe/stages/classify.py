@@ -33,7 +33,8 @@ def predict_modes(model, images: list[torch.Tensor], test_cfg: dict, modes=MODES
     if "ten_crop" in modes:
         out["ten_crop"] = predict_ten_crop(model, images, scale=test_cfg["scale"], crop=test_cfg["crop"])
     if "dense" in modes:
-        out["dense"] = predict_dense(model, images, scales=test_cfg["dense_scales"], flip=True)
+        out["dense"] = predict_dense(model, images, scales=test_cfg["dense_scales"], flip=True,
+                                     average=test_cfg.get("dense_average", "logits"))
     return out
 
 

@@ -91,17 +91,35 @@ def test_dense_with_one_by_one_map_equals_center_crop():
     torch.testing.assert_close(dense, single)
 
 
-def test_dense_averages_flips_and_scales():
-    model = make_model()
-    images = torch.randn(2, 3, 64, 80)
+def _manual_dense(model, images, scales, image_probs):
     with torch.no_grad():
         per_scale = []
-        for s in (64, 96):
+        for s in scales:
             x = resize_shorter(images, s)
-            maps = [model.score_map(v).softmax(1).mean(dim=(2, 3)) for v in (x, x.flip(-1))]
-            per_scale.append((maps[0] + maps[1]) / 2)
-    expected = (per_scale[0] + per_scale[1]) / 2
+            probs = [image_probs(v) for v in (x, x.flip(-1))]
+            per_scale.append((probs[0] + probs[1]) / 2)
+    return sum(per_scale) / len(per_scale)
+
+
+def test_dense_averages_logits_spatially_then_flips_and_scales():
+    """The paper's (VGG's) dense form: the score map is averaged over positions before the
+    softmax, i.e. the whole image's pooled logits at each scale."""
+    model = make_model()
+    images = torch.randn(2, 3, 64, 80)
+    expected = _manual_dense(model, images, (64, 96), lambda v: model.logits(v).softmax(1))
     torch.testing.assert_close(predict_dense(model, images, scales=(64, 96)), expected)
+
+
+def test_dense_probs_average_softmaxes_each_position_first():
+    model = make_model()
+    images = torch.randn(2, 3, 64, 80)
+    expected = _manual_dense(model, images, (64, 96),
+                             lambda v: model.score_map(v).softmax(1).mean(dim=(2, 3)))
+    probs = predict_dense(model, images, scales=(64, 96), average="probs")
+    torch.testing.assert_close(probs, expected)
+    assert not torch.allclose(probs, predict_dense(model, images, scales=(64, 96)))
+    with pytest.raises(ValueError, match="average must be one of"):
+        predict_dense(model, images, scales=(64,), average="max")
 
 
 def test_dense_batches_images_of_equal_size(monkeypatch):
@@ -142,3 +160,14 @@ def test_ensemble_averages_member_probabilities():
     torch.testing.assert_close(weighted, 0.75 * a + 0.25 * b)
     with pytest.raises(ValueError):
         average_probs([a, b], weights=[1.0])
+
+
+def test_cls_stage_reads_dense_average_from_its_test_config():
+    from ilsvrc_pipe.stages.classify import predict_modes
+    model = make_model()
+    images = [torch.randn(3, 64, 80), torch.randn(3, 72, 64)]
+    test = dict(scale=64, crop=48, dense_scales=[64])
+    default = predict_modes(model, images, test, modes=("dense",))["dense"]
+    probs = predict_modes(model, images, {**test, "dense_average": "probs"}, modes=("dense",))["dense"]
+    torch.testing.assert_close(default, predict_dense(model, images, scales=(64,)))
+    torch.testing.assert_close(probs, predict_dense(model, images, scales=(64,), average="probs"))
