@@ -9,8 +9,9 @@ and sends them commands on stdin, one per line::
     quit
 
 ``rate`` is images (or crops, or calls) per second over at least ``SECONDS`` of timed work, after
-two untimed warm-up iterations. With ``BENCH_ADAPTIVE=1`` the process runs under
-``ilsvrc_pipe.thread_governor`` (THREADS is then ignored: the governor sets the count). Workloads:
+two untimed warm-up iterations. With ``BENCH_ADAPTIVE=<mode>`` the process runs under
+``ilsvrc_pipe.thread_governor`` in that mode (``all``: THREADS is then ignored, the governor sets the
+count; ``inference``: it sets it in the no-grad ResNet forward only, as in the package). Workloads:
 
 * ``resnet``: torchvision ResNet-18 forward, eval, no grad, batch 8 at 112 px (the issue's figure);
 * ``rcnn``: one training step (fwd + bwd + SGD) of the project's RoIRCNN as ``configs/mini`` builds it
@@ -97,11 +98,11 @@ def measure(step, seconds: float) -> tuple[float, int, float]:
 def main() -> None:
     steps = {}
     governor = None
-    if os.environ.get("BENCH_ADAPTIVE") == "1":   # the thread governor owns the thread count
+    if os.environ.get("BENCH_ADAPTIVE"):   # the thread governor owns the thread count (in its mode)
         from ilsvrc_pipe.thread_governor import install
 
         torch.set_num_threads(2)
-        governor = install({"ILSVRC_PIPE_ADAPTIVE_THREADS": "1"})
+        governor = install({"ILSVRC_PIPE_ADAPTIVE_THREADS": os.environ["BENCH_ADAPTIVE"]})
     print(json.dumps({"ready": os.getpid()}), flush=True)
     for line in sys.stdin:
         words = line.split()

@@ -6,9 +6,9 @@ busy process on the same cores the spinning thread takes the time slice its part
 and images/s fall to a third or less (``benchmarks/results/bench_threads.txt``). ``OMP_WAIT_POLICY=
 PASSIVE`` (never spin) cures that but makes an idle process slower on small back-to-back ops, where
 a short spin catches the next parallel region without a futex sleep/wake. ``GOMP_SPINCOUNT`` sets
-the spin length in between; :data:`DEFAULTS` holds the value the benchmark chose. (Changing the
-thread count with the load does better on a busy machine but changes the numbers a run produces:
-``thread_governor.py``, opt-in.)
+the spin length in between; :data:`DEFAULTS` holds the value the benchmark chose. Alone it leaves
+a busy machine at ~0.35x; the rest of the fix is changing the thread count with the load
+(``thread_governor.py``: at test time by default, where it changes no number).
 
 libgomp reads these variables once, when torch loads it, so :func:`apply_openmp_defaults` must run
 before the first ``import torch``: ``ilsvrc_pipe/__init__.py`` calls it, which covers every tool

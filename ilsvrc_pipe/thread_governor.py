@@ -11,11 +11,21 @@ how much CPU time the OTHER processes got on this process's CPUs (``/proc/stat``
 the affinity mask, minus this process's own CPU time) and sets ``torch.set_num_threads`` to 1 while
 that is at least ``busy_cores`` cores, back to the previous count once it falls below ``idle_cores``.
 
-Opt-in (``ILSVRC_PIPE_ADAPTIVE_THREADS=1``), because it trades reproducibility for speed: oneDNN's
-float order depends on the thread count (three R-CNN training steps from the same seed give weights that
-differ by ~3e-5 between 1 and 2 threads), so with it two runs of the same config differ whenever the
-machine's load differed; the README's "same inputs, same numbers" holds only without it. The
-always-on part of the fix is the OpenMP wait policy (``openmp_env.py``), which changes no number.
+Where it acts is ``ILSVRC_PIPE_ADAPTIVE_THREADS`` (:func:`mode`):
+
+* ``inference`` (the default): only in forwards run without autograd (``no_grad`` / ``inference_mode``:
+  every test-time loop of every stage). A forward's float order does not depend on the thread
+  count (oneDNN splits a convolution's outputs among threads, never one output's sum:
+  ``tests/test_thread_invariance.py`` runs every model's test-time path at 1 and 2 threads and asserts
+  bit-identical outputs), so it changes no number a run produces. A forward with autograd
+  (training) gets the full count back at once.
+* ``all`` (``1``): training too. Faster on a busy machine, but the backward's weight gradients
+  are sums that oneDNN does split among threads (three R-CNN training steps from the same seed give
+  weights that differ by ~3e-5 between 1 and 2 threads), so two runs of the same config differ
+  whenever the machine's load differed; the README's "same inputs, same numbers" then no longer holds.
+* ``off`` (``0``): never.
+
+The always-on part of the fix is the OpenMP wait policy (``openmp_env.py``), which changes no number either.
 
 ``install()`` drives it from a global module forward pre-hook, so every training step and every
 inference loop of every stage checks it without the loops knowing; the check is a clock read, and
@@ -30,6 +40,9 @@ import time
 from pathlib import Path
 
 SWITCH = "ILSVRC_PIPE_ADAPTIVE_THREADS"
+#: the SWITCH's spellings of each mode; unset means ``inference``
+MODES = {"inference": ("inference",), "all": ("all", "1", "on", "true", "yes"),
+         "off": ("off", "0", "false", "no", "")}
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -47,15 +60,17 @@ def _busy_ticks(cpus: set[int], stat: Path = Path("/proc/stat")) -> int:
 
 
 class ThreadGovernor:
-    """Sets torch's intra-op thread count to 1 while other processes use this process's CPUs.
+    """Sets torch's intra-op thread count to 1 while other processes use this process's CPUs
+    (with ``inference_only``, only in forwards without autograd).
 
     ``sample()`` -> the other processes' CPU use since the last sample, in cores (None on the first
     call); ``step()`` samples once ``interval`` has passed and switches the thread count with
     hysteresis (``busy_cores`` up, ``idle_cores`` down)."""
 
     def __init__(self, interval: float = 0.25, busy_cores: float = 0.5, idle_cores: float = 0.25,
-                 clock=time.monotonic):
+                 clock=time.monotonic, inference_only: bool = False):
         self.interval, self.busy_cores, self.idle_cores, self.clock = interval, busy_cores, idle_cores, clock
+        self.inference_only = inference_only
         self.cpus = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
         self.full: int | None = None      # the count to return to while lowered
         self.switches = 0
@@ -70,7 +85,13 @@ class ThreadGovernor:
         others = (busy - last[1]) / _TICKS - (own - last[2])
         return max(0.0, others) / (now - last[0])
 
-    def step(self) -> None:
+    def step(self, training: bool = False) -> None:
+        """One check; ``training`` (a forward with autograd) under ``inference_only`` only gives the
+        full count back."""
+        if training and self.inference_only:
+            if self.full is not None:
+                self._restore()
+            return
         now = self.clock()
         if now < self._next:
             return
@@ -85,35 +106,49 @@ class ThreadGovernor:
             self.full = current
             torch.set_num_threads(1)
             self.switches += 1
-        elif self.full is not None and current != 1:   # someone set a count meanwhile: theirs
-            self.full = None
-        elif self.full is not None and others < self.idle_cores:
+        elif self.full is not None and (current != 1 or others < self.idle_cores):
+            self._restore()
+
+    def _restore(self) -> None:
+        """The count from before the switch, unless someone set another meanwhile (theirs stays)."""
+        import torch
+
+        if torch.get_num_threads() == 1:
             torch.set_num_threads(self.full)
-            self.full = None
             self.switches += 1
+        self.full = None
 
 
 _INSTALLED: ThreadGovernor | None = None
 
 
+def mode(environ=os.environ) -> str:
+    """``inference``, ``all`` or ``off``, as ``ILSVRC_PIPE_ADAPTIVE_THREADS`` says (unset: ``inference``);
+    ValueError naming the variable for any other value."""
+    value = environ.get(SWITCH, "inference").strip().lower()
+    for name, spellings in MODES.items():
+        if value in spellings:
+            return name
+    raise ValueError(f"{SWITCH}={environ[SWITCH]!r}: expected inference (the default), all (or 1) or off (or 0)")
+
+
 def install(environ=os.environ, **kwargs) -> ThreadGovernor | None:
-    """Drives one :class:`ThreadGovernor` from every module forward of this process (idempotent)
-    when ``ILSVRC_PIPE_ADAPTIVE_THREADS=1``; returns it, or None (off, or no ``/proc/stat``)."""
+    """Drives one :class:`ThreadGovernor` from every module forward of this process (idempotent), in
+    the :func:`mode` ``environ`` asks for; returns it, or None (``off``, or no ``/proc/stat``)."""
     global _INSTALLED
     if _INSTALLED is not None:
         return _INSTALLED
-    if environ.get(SWITCH, "0").strip().lower() not in ("1", "true", "yes", "on"):
-        return None
-    if not Path("/proc/stat").is_file():
+    where = mode(environ)
+    if where == "off" or not Path("/proc/stat").is_file():
         return None
     import torch
 
-    governor = ThreadGovernor(**kwargs)
+    governor = ThreadGovernor(inference_only=where == "inference", **kwargs)
     main = threading.main_thread()
 
     def hook(module, args):
         if threading.current_thread() is main:
-            governor.step()
+            governor.step(training=torch.is_grad_enabled())
 
     torch.nn.modules.module.register_module_forward_pre_hook(hook)
     _INSTALLED = governor

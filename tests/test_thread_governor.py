@@ -1,5 +1,5 @@
-"""The opt-in thread governor (``ilsvrc_pipe/thread_governor.py``): one thread while other processes
-use the CPUs, the previous count back once they leave."""
+"""The thread governor (``ilsvrc_pipe/thread_governor.py``): one thread while other processes use the
+CPUs, the previous count back once they leave; by default only in forwards without autograd."""
 from __future__ import annotations
 
 import pytest
@@ -67,10 +67,56 @@ def test_a_count_set_by_someone_else_while_lowered_is_kept(monkeypatch, threads)
     assert torch.get_num_threads() == 2 and g.full is None
 
 
-@pytest.mark.parametrize("env", [{}, {tg.SWITCH: "0"}, {tg.SWITCH: "off"}])
-def test_off_unless_asked_for(env):
-    """It makes results depend on the machine's load (the float order follows the thread count)."""
+def test_inference_only_leaves_training_at_the_full_count(monkeypatch, threads):
+    """Training's float order follows the thread count (weight-gradient sums), so by default a
+    forward with autograd is never lowered, and gets the full count back at once."""
+    m = FakeMachine(monkeypatch)
+    g = tg.ThreadGovernor(interval=0.25, clock=lambda: m.now, inference_only=True)
+    g.step()
+    m.run(0.3, own_cores=1.0, other_cores=1.0)
+    g.step(training=True)
+    assert torch.get_num_threads() == 2 and g.full is None      # busy, but a training forward
+    g.step(training=False)
+    assert torch.get_num_threads() == 1                         # busy, inference: lowered
+    g.step(training=True)
+    assert torch.get_num_threads() == 2 and g.switches == 2     # training again: back at once
+
+
+def test_all_lowers_training_too(monkeypatch, threads):
+    m = FakeMachine(monkeypatch)
+    g = tg.ThreadGovernor(interval=0.25, clock=lambda: m.now)
+    g.step(training=True)
+    m.run(0.3, own_cores=1.0, other_cores=1.0)
+    g.step(training=True)
+    assert torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("value, expected", [(None, "inference"), ("inference", "inference"), ("1", "all"),
+                                             ("all", "all"), ("ON", "all"), ("0", "off"), ("off", "off"),
+                                             ("", "off")])
+def test_mode_spellings(value, expected):
+    assert tg.mode({} if value is None else {tg.SWITCH: value}) == expected
+
+
+@pytest.mark.parametrize("env", [{tg.SWITCH: "0"}, {tg.SWITCH: "off"}])
+def test_off_installs_nothing(env, monkeypatch):
+    monkeypatch.setattr(tg, "_INSTALLED", None)   # a tool loaded by an earlier test may have installed one
     assert tg.install(environ=env) is None
+
+
+def test_a_bad_value_is_one_line_naming_the_variable():
+    """What a tool prints (``tools/_bootstrap.py``), in a fresh process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "tools" / "run_pipeline.py"), "--help"], capture_output=True,
+                          text=True, env={**os.environ, tg.SWITCH: "sometimes"}, cwd=root)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {tg.SWITCH}='sometimes': expected inference (the default), all (or 1) or off (or 0)"]
 
 
 def test_busy_ticks_reads_only_the_given_cpus(tmp_path):

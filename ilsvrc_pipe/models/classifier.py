@@ -57,10 +57,12 @@ class ResNetClassifier(BaseModel):
         return self.fc(self.dropout(pooled)).float()   # float32 under autocast (precision.py); else a no-op
 
     def score_map(self, inputs: Tensor) -> Tensor:
-        """Fully convolutional logits ``(B, C, h, w)``: the fc as a 1x1 conv, same weights."""
+        """Fully convolutional logits ``(B, C, h, w)``: the fc applied at every position (a 1x1 conv
+        with its weights). Computed as a matmul, not ``conv2d``: oneDNN splits a 1x1 convolution this
+        narrow (C outputs) along its input channels among threads, so the map would change with the
+        thread count (``tests/test_thread_invariance.py``)."""
         feat = self.extract_feat(inputs)
-        weight = self.fc.weight.view(*self.fc.weight.shape, 1, 1)
-        return F.conv2d(feat, weight, self.fc.bias).float()
+        return F.linear(feat.permute(0, 2, 3, 1), self.fc.weight, self.fc.bias).permute(0, 3, 1, 2).float()
 
     def forward(self, inputs: Tensor | Sequence[Tensor], data_samples=None,
                 mode: str = "tensor"):

@@ -31,13 +31,13 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor, nn
-from torchvision.ops import batched_nms
 
 from ..registry import MODELS
 from .anchors import AnchorGenerator
 from ..ops.box_coder import (BoxCoder, clip_boxes, clip_inclusive, continuous_to_inclusive,
                         inclusive_to_continuous)
 from ..ops.geometry import crop_boxes, resize_shorter
+from ..ops.nms import nms_top_k
 from .classifier_init import build_backbone, init_from_classifier_cfg, load_classifier_backbone
 from .test_modes import eval_mode
 from .sampler import continuous_iou, ignore_crossing, match_anchors, sample_balanced
@@ -81,15 +81,12 @@ def select_proposals(logits: Tensor, deltas: Tensor, anchors: Tensor, image_size
     if pre_nms_top_n and pre_nms_top_n < n:
         scores, order = scores.topk(pre_nms_top_n, dim=1)
         boxes = boxes.gather(1, order[..., None].expand(-1, -1, 4))
-    slots = torch.arange(k, device=logits.device)[:, None].expand_as(scores).reshape(-1)
-    boxes, scores = boxes.reshape(-1, 4), scores.reshape(-1)
-    wide = ((boxes[:, 2] - boxes[:, 0]) >= min_size) & ((boxes[:, 3] - boxes[:, 1]) >= min_size)
-    boxes, scores, slots = boxes[wide], scores[wide], slots[wide]
-    keep = batched_nms(boxes, scores, slots, nms_iou)  # sorted by decreasing score
+    wide = ((boxes[..., 2] - boxes[..., 0]) >= min_size) & ((boxes[..., 3] - boxes[..., 1]) >= min_size)
     out = []
-    for c in range(k):
-        sel = keep[slots[keep] == c][:top_k]
-        out.append(ScoredBoxes(boxes[sel], scores[sel]))
+    for c in range(k):   # NMS per class, stopped at its top_k survivors (ops/nms.py): the same boxes
+        b, s = boxes[c][wide[c]], scores[c][wide[c]]
+        sel = nms_top_k(b, s, nms_iou, top_k)
+        out.append(ScoredBoxes(b[sel], s[sel]))
     return out
 
 
@@ -97,8 +94,7 @@ def merge_proposals(parts: Sequence[ScoredBoxes], nms_iou: float, top_k: int) ->
     """Union of inclusive-box proposal sets, NMS (+1 IoU, via continuous boxes), best ``top_k``."""
     boxes = torch.cat([p.boxes for p in parts])
     scores = torch.cat([p.scores for p in parts])
-    keep = batched_nms(inclusive_to_continuous(boxes), scores,
-                       torch.zeros_like(scores, dtype=torch.long), nms_iou)[:top_k]
+    keep = nms_top_k(inclusive_to_continuous(boxes), scores, nms_iou, top_k)
     return ScoredBoxes(boxes[keep], scores[keep])
 
 

@@ -9,7 +9,8 @@ Dense testing follows the paper (Sec. 3.4: "the fully-convolutional form as in [
 Simonyan & Zisserman): the fc layer is applied as a 1x1 convolution over the last feature map
 (``score_map``, same weights, no model copy) of the image with its shorter side resized to each
 scale; as in [41] the class score map is averaged spatially, then softmaxed, then averaged over
-scales and horizontal flips (``average='logits'``). ``average='probs'`` softmaxes each position
+scales and horizontal flips (``average='logits'``; the fc being linear, the map's spatial mean is
+the fc of the spatially pooled features, ``logits``, which is how it is computed). ``average='probs'`` softmaxes each position
 first: positions near the border see mostly padding and vote as loudly as the centre, which cost
 the mini classifiers up to 3.5 points of dense top-1 error (README, "Two presets, two seeds each").
 """
@@ -73,9 +74,12 @@ def predict_ten_crop(model: nn.Module, images: Images, scale: int = 256,
 
 def _image_probs(model: nn.Module, batch: Tensor, average: str) -> Tensor:
     """Class probabilities of whole images from their score maps (see the module docstring)."""
-    if average == "logits":
-        return model.score_map(batch).mean(dim=(2, 3)).softmax(dim=1)
-    return model.score_map(batch).softmax(dim=1).mean(dim=(2, 3))
+    if average == "logits":   # the score map's mean over positions: the fc of the pooled features
+        return model.logits(batch).softmax(dim=1)
+    # softmax along a contiguous last dim: one row per thread, whatever the thread count (a softmax
+    # across dim 1 of the NCHW map splits positions among threads, and the chunks' scalar tails
+    # round exp differently from the vector body: tests/test_thread_invariance.py)
+    return model.score_map(batch).permute(0, 2, 3, 1).contiguous().softmax(dim=-1).mean(dim=(1, 2))
 
 
 def _dense_probs(model: nn.Module, batch: Tensor, flip: bool, average: str) -> Tensor:

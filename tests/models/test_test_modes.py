@@ -127,8 +127,8 @@ def test_dense_batches_images_of_equal_size(monkeypatch):
     images = [torch.randn(3, 64, 64), torch.randn(3, 64, 96), torch.randn(3, 32, 32),
               torch.randn(3, 40, 60)]   # at scale 64: sizes 64x64, 64x96, 64x64, 64x96
     batches = []
-    score_map = model.score_map
-    monkeypatch.setattr(model, "score_map", lambda x: batches.append(len(x)) or score_map(x))
+    logits = model.logits
+    monkeypatch.setattr(model, "logits", lambda x: batches.append(len(x)) or logits(x))
     probs = predict_dense(model, images, scales=(64,), flip=False)
     assert probs.shape == (4, 6) and batches == [2, 2]
     for i, im in enumerate(images):

@@ -1,0 +1,94 @@
+"""Every model's test-time path gives bit-identical outputs at 1 and at 2 torch threads.
+
+Why it matters: the thread governor (``ilsvrc_pipe/thread_governor.py``) drops forwards without
+autograd to one thread while other processes use the CPUs, and is on by default because this
+holds; were it to fail, a run's numbers would depend on the machine's load. Models at the mini
+config's sizes (ResNet-18 width 0.5: thread partitioning is decided on real layer shapes), loaded
+as the stages load them for inference (batch norms folded, ``channels_last``), random weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from ilsvrc_pipe.models.classifier import ResNetClassifier
+from ilsvrc_pipe.models.detection.c4 import C4FasterRCNN
+from ilsvrc_pipe.models.detection.inference import DetectionMode, MemberView, detect
+from ilsvrc_pipe.models.fold_bn import fold_batch_norms
+from ilsvrc_pipe.models.per_class_rpn import PerClassRPN, propose_dense
+from ilsvrc_pipe.models.rcnn import RoIRCNN, refine_proposals
+from ilsvrc_pipe.models.test_modes import predict_dense, predict_ten_crop
+
+MINI_TRUNK = dict(depth=18, width=0.5)
+
+
+def as_loaded(model):
+    """What ``specs.load_weights`` makes of a trained model."""
+    return fold_batch_norms(model).eval().to(memory_format=torch.channels_last)
+
+
+def images(*sizes, seed=3):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(3, h, w, generator=gen) for h, w in sizes]
+
+
+def flat(value):
+    """The tensors of a nested output, in a fixed order."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if dataclasses.is_dataclass(value):
+        value = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    if isinstance(value, dict):
+        value = [value[k] for k in sorted(value)]
+    return [t for v in value for t in flat(v)]
+
+
+def classifier():
+    torch.manual_seed(0)
+    model = as_loaded(ResNetClassifier(dict(MINI_TRUNK), num_classes=10))
+    batch = images((96, 128), (96, 128), (136, 104))
+    return lambda: [predict_dense(model, batch, scales=(80, 112)), predict_dense(model, batch, (112,), average="probs"),
+                    predict_ten_crop(model, batch[:2], scale=92, crop=80)]
+
+
+def rpn():
+    torch.manual_seed(0)
+    model = as_loaded(PerClassRPN(dict(MINI_TRUNK, out_indices=(2,)), num_classes=5, anchor_scales=(32, 48, 64),
+                                  anchor_ratios=(0.67, 1.0, 1.5), head_channels=128, class_agnostic_reg=True,
+                                  shared_objectness=True, top_k=200))
+    image = images((112, 150))[0]
+    return lambda: propose_dense(model, image, [0, 3], scales=(80, 112, 136))
+
+
+def rcnn():
+    torch.manual_seed(0)
+    model = as_loaded(RoIRCNN(backbone=dict(MINI_TRUNK), num_classes=5, crop_size=64))
+    image = images((120, 136))[0]
+    gen = torch.Generator().manual_seed(1)
+    xy = torch.rand(300, 2, generator=gen) * 90
+    boxes = torch.cat([xy, xy + 8 + torch.rand(300, 2, generator=gen) * 30], 1).floor()
+    return lambda: refine_proposals(model, image, {1: boxes[:150], 4: boxes[150:]}, batch_size=256)
+
+
+def detector():
+    torch.manual_seed(0)
+    model = as_loaded(C4FasterRCNN(dict(MINI_TRUNK), num_classes=5, anchor_sizes=(24, 48, 96), context=True,
+                                   rpn_post_nms_top_n=dict(training=200, testing=50)))
+    pyramid = images((112, 150), (160, 214), (224, 300))
+    mode = DetectionMode(refine=True, multiscale=True, target_size=64)
+    return lambda: detect([MemberView(model, pyramid, 1)], mode)
+
+
+@pytest.mark.parametrize("build", [classifier, rpn, rcnn, detector])
+def test_test_time_outputs_do_not_depend_on_the_thread_count(build, torch_threads):
+    run = build()
+    outputs = []
+    for threads in (1, 2):
+        torch_threads(threads)
+        with torch.no_grad():
+            outputs.append(flat(run()))
+    assert len(outputs[0]) == len(outputs[1]) > 0
+    for one, two in zip(*outputs):
+        assert one.shape == two.shape and torch.equal(one, two)
