@@ -11,7 +11,7 @@ and sends them commands on stdin, one per line::
 ``rate`` is images (or crops, or calls) per second over at least ``SECONDS`` of timed work, after
 two untimed warm-up iterations. With ``BENCH_ADAPTIVE=<mode>`` the process runs under
 ``ilsvrc_pipe.thread_governor`` in that mode (``all``: THREADS is then ignored, the governor sets the
-count; ``inference``: it sets it in the no-grad ResNet forward only, as in the package). Workloads:
+count; ``inference``: it sets it in the no-grad ResNet forward only, as ``tools/predict.py`` does). Workloads:
 
 * ``resnet``: torchvision ResNet-18 forward, eval, no grad, batch 8 at 112 px (the issue's figure);
 * ``rcnn``: one training step (fwd + bwd + SGD) of the project's RoIRCNN as ``configs/mini`` builds it

@@ -51,7 +51,7 @@ VARIANTS = {
     "spin10k": {"GOMP_SPINCOUNT": "10000"},
     "adaptive": {"BENCH_ADAPTIVE": "all"},          # default spin + ilsvrc_pipe.thread_governor, training too
     "adaptive_spin10k": {"BENCH_ADAPTIVE": "all", "GOMP_SPINCOUNT": "10000"},
-    # what every entry point gets: openmp_env's spin count, the governor in forwards without autograd
+    # what tools/predict.py gets: openmp_env's spin count, the governor in forwards without autograd
     "package": {"BENCH_ADAPTIVE": "inference", "GOMP_SPINCOUNT": "10000"},
 }
 FOREIGN_LIMIT = 0.15   # cores other processes may use during a figure before it is measured again

@@ -8,7 +8,7 @@ PASSIVE`` (never spin) cures that but makes an idle process slower on small back
 a short spin catches the next parallel region without a futex sleep/wake. ``GOMP_SPINCOUNT`` sets
 the spin length in between; :data:`DEFAULTS` holds the value the benchmark chose. Alone it leaves
 a busy machine at ~0.35x; the rest of the fix is changing the thread count with the load
-(``thread_governor.py``: at test time by default, where it changes no number).
+(``thread_governor.py``: at test time, the default of ``tools/predict.py``).
 
 libgomp reads these variables once, when torch loads it, so :func:`apply_openmp_defaults` must run
 before the first ``import torch``: ``ilsvrc_pipe/__init__.py`` calls it, which covers every tool

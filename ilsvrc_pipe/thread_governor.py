@@ -11,21 +11,24 @@ how much CPU time the OTHER processes got on this process's CPUs (``/proc/stat``
 the affinity mask, minus this process's own CPU time) and sets ``torch.set_num_threads`` to 1 while
 that is at least ``busy_cores`` cores, back to the previous count once it falls below ``idle_cores``.
 
-Where it acts is ``ILSVRC_PIPE_ADAPTIVE_THREADS`` (:func:`mode`):
+Where it acts is ``ILSVRC_PIPE_ADAPTIVE_THREADS`` (:func:`mode`), and, when that is unset, the
+tool's default (``tools/_bootstrap.py``):
 
-* ``inference`` (the default): only in forwards run without autograd (``no_grad`` / ``inference_mode``:
-  every test-time loop of every stage). A forward's float order does not depend on the thread
-  count (oneDNN splits a convolution's outputs among threads, never one output's sum:
-  ``tests/test_thread_invariance.py`` runs every model's test-time path at 1 and 2 threads and asserts
-  bit-identical outputs), so it changes no number a run produces. A forward with autograd
-  (training) gets the full count back at once.
-* ``all`` (``1``): training too. Faster on a busy machine, but the backward's weight gradients
-  are sums that oneDNN does split among threads (three R-CNN training steps from the same seed give
-  weights that differ by ~3e-5 between 1 and 2 threads), so two runs of the same config differ
-  whenever the machine's load differed; the README's "same inputs, same numbers" then no longer holds.
-* ``off`` (``0``): never.
+* ``inference`` (``tools/predict.py``'s default): only in forwards run without autograd
+  (``no_grad`` / ``inference_mode``); a forward with autograd (training) gets the full count back at
+  once. Outputs then agree with an idle run's to float rounding, not bit for bit: oneDNN splits a
+  convolution whose output is too small to share out (e.g. a 3x3 map of a stride-2 conv at batch 1)
+  along its input channels among threads, so its sums follow the thread count
+  (``benchmarks/results/bench_busy_predict.txt``: 31 of 100 images' scores differed by <= 7e-7
+  relative next to a busy process, no class order or box changed; ``tests/test_thread_invariance.py``).
+* ``all`` (``1``): training too, whose weight-gradient sums also follow the thread count (three R-CNN
+  training steps from the same seed differ by ~3e-5 between 1 and 2 threads).
+* ``off`` (``0``; the default of ``tools/run_pipeline.py`` and ``tools/train.py``): never. A run's
+  test-time outputs feed later stages' training (the RPN's train-set proposals train the R-CNN), where
+  a flipped near-tie grows into different weights, so the pipeline keeps "same inputs, same numbers"
+  unless the user asks otherwise.
 
-The always-on part of the fix is the OpenMP wait policy (``openmp_env.py``), which changes no number either.
+The always-on part of the fix is the OpenMP wait policy (``openmp_env.py``), which changes no number.
 
 ``install()`` drives it from a global module forward pre-hook, so every training step and every
 inference loop of every stage checks it without the loops knowing; the check is a clock read, and
@@ -122,23 +125,24 @@ class ThreadGovernor:
 _INSTALLED: ThreadGovernor | None = None
 
 
-def mode(environ=os.environ) -> str:
-    """``inference``, ``all`` or ``off``, as ``ILSVRC_PIPE_ADAPTIVE_THREADS`` says (unset: ``inference``);
+def mode(environ=os.environ, default: str = "inference") -> str:
+    """``inference``, ``all`` or ``off``, as ``ILSVRC_PIPE_ADAPTIVE_THREADS`` says (unset: ``default``);
     ValueError naming the variable for any other value."""
-    value = environ.get(SWITCH, "inference").strip().lower()
+    value = environ.get(SWITCH, default).strip().lower()
     for name, spellings in MODES.items():
         if value in spellings:
             return name
     raise ValueError(f"{SWITCH}={environ[SWITCH]!r}: expected inference (the default), all (or 1) or off (or 0)")
 
 
-def install(environ=os.environ, **kwargs) -> ThreadGovernor | None:
+def install(environ=os.environ, default: str = "inference", **kwargs) -> ThreadGovernor | None:
     """Drives one :class:`ThreadGovernor` from every module forward of this process (idempotent), in
-    the :func:`mode` ``environ`` asks for; returns it, or None (``off``, or no ``/proc/stat``)."""
+    the :func:`mode` ``environ`` asks for (``default`` when it is silent); returns it, or None
+    (``off``, or no ``/proc/stat``)."""
     global _INSTALLED
     if _INSTALLED is not None:
         return _INSTALLED
-    where = mode(environ)
+    where = mode(environ, default)
     if where == "off" or not Path("/proc/stat").is_file():
         return None
     import torch

@@ -54,12 +54,9 @@ def _child_env(**extra) -> dict:
     ({"GOMP_SPINCOUNT": "5"}, "5"),
 ])
 def test_the_tools_bootstrap_sets_it_before_torch(extra, expected):
-    """What ``tools/train.py`` does (``import _bootstrap`` then ``import torch``), in a fresh process.
-    The thread governor, which the bootstrap starts next and which imports torch, is off here, so
-    the check sees the variable set with torch not loaded yet."""
+    """What ``tools/train.py`` does (``import _bootstrap`` then ``import torch``), in a fresh process."""
     code = ("import sys; sys.path.insert(0, 'tools'); import _bootstrap, os; "
             "print('torch' in sys.modules, os.environ.get('GOMP_SPINCOUNT'))")
-    env = {**_child_env(**extra), "ILSVRC_PIPE_ADAPTIVE_THREADS": "off"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env,
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=_child_env(**extra),
                          capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", expected]

@@ -1,5 +1,5 @@
 """The thread governor (``ilsvrc_pipe/thread_governor.py``): one thread while other processes use the
-CPUs, the previous count back once they leave; by default only in forwards without autograd."""
+CPUs, the previous count back once they leave; in ``inference`` mode only in forwards without autograd."""
 from __future__ import annotations
 
 import pytest
@@ -124,3 +124,23 @@ def test_busy_ticks_reads_only_the_given_cpus(tmp_path):
     stat.write_text("cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 1 0 2 100 5 0 0 3 0 0\ncpu1 10 0 0 0 0 0 0 0 0 0\nintr 1\n")
     assert tg._busy_ticks({0}, stat) == 6
     assert tg._busy_ticks({0, 1}, stat) == 16
+
+
+@pytest.mark.parametrize("tool, expected", [("predict", "inference"), ("run_pipeline", "off"), ("train", "off")])
+def test_each_tool_starts_it_in_its_own_default_mode(tool, expected):
+    """predict only makes outputs; the pipeline's test-time outputs train later stages, so it stays
+    bit-exact unless ILSVRC_PIPE_ADAPTIVE_THREADS asks otherwise. In a fresh process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = (f"import sys; sys.path.insert(0, 'tools'); import {tool}; from ilsvrc_pipe import thread_governor as tg; "
+            "g = tg._INSTALLED; print('off' if g is None else 'inference' if g.inference_only else 'all')")
+    env = {k: v for k, v in os.environ.items() if k != tg.SWITCH}
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == expected
+    env[tg.SWITCH] = "inference"
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "inference"

@@ -1,10 +1,13 @@
-"""Every model's test-time path gives bit-identical outputs at 1 and at 2 torch threads.
+"""Every model's test-time path gives the same outputs, to float rounding, at 1 and at 2 torch threads.
 
-Why it matters: the thread governor (``ilsvrc_pipe/thread_governor.py``) drops forwards without
-autograd to one thread while other processes use the CPUs, and is on by default because this
-holds; were it to fail, a run's numbers would depend on the machine's load. Models at the mini
-config's sizes (ResNet-18 width 0.5: thread partitioning is decided on real layer shapes), loaded
-as the stages load them for inference (batch norms folded, ``channels_last``), random weights.
+Why it matters: the thread governor (``ilsvrc_pipe/thread_governor.py``; ``tools/predict.py``'s
+default) drops forwards without autograd to one thread while other processes use the CPUs. Not bit
+for bit: oneDNN shares a convolution with a tiny output (a 3x3 map of a stride-2 conv at batch 1, the
+classifier's 96x80 input below) out along its input channels, so the sums follow the thread count;
+every other path here is bit-identical, and the decisions (boxes kept, their order) are the same.
+Models at the mini config's sizes (ResNet-18 width 0.5: thread partitioning is decided on real layer
+shapes), loaded as the stages load them for inference (batch norms folded, ``channels_last``),
+random weights.
 """
 from __future__ import annotations
 
@@ -48,7 +51,7 @@ def flat(value):
 def classifier():
     torch.manual_seed(0)
     model = as_loaded(ResNetClassifier(dict(MINI_TRUNK), num_classes=10))
-    batch = images((96, 128), (96, 128), (136, 104))
+    batch = images((96, 128), (96, 128), (136, 104), (96, 80))
     return lambda: [predict_dense(model, batch, scales=(80, 112)), predict_dense(model, batch, (112,), average="probs"),
                     predict_ten_crop(model, batch[:2], scale=92, crop=80)]
 
@@ -82,7 +85,7 @@ def detector():
 
 
 @pytest.mark.parametrize("build", [classifier, rpn, rcnn, detector])
-def test_test_time_outputs_do_not_depend_on_the_thread_count(build, torch_threads):
+def test_test_time_outputs_agree_at_any_thread_count(build, torch_threads):
     run = build()
     outputs = []
     for threads in (1, 2):
@@ -91,4 +94,5 @@ def test_test_time_outputs_do_not_depend_on_the_thread_count(build, torch_thread
             outputs.append(flat(run()))
     assert len(outputs[0]) == len(outputs[1]) > 0
     for one, two in zip(*outputs):
-        assert one.shape == two.shape and torch.equal(one, two)
+        assert one.shape == two.shape
+        torch.testing.assert_close(one, two, rtol=1e-5, atol=1e-6)

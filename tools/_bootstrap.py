@@ -1,8 +1,8 @@
 """Lets the tools run from a checkout without installing: puts the repo root on ``sys.path``, then
 imports the package, whose ``__init__`` sets the OpenMP wait-policy default before any tool imports
-torch (``ilsvrc_pipe/openmp_env.py``), and starts the thread governor (``ilsvrc_pipe/thread_governor.py``:
-one torch thread in test-time forwards while other processes use the CPUs; ``ILSVRC_PIPE_ADAPTIVE_THREADS``
-says where, a bad value ends the tool with one line)."""
+torch (``ilsvrc_pipe/openmp_env.py``). :func:`start_thread_governor` starts the thread governor
+(``ilsvrc_pipe/thread_governor.py``) with the calling tool's default; ``ILSVRC_PIPE_ADAPTIVE_THREADS``
+overrides it, and a bad value ends the tool with one line."""
 import sys
 from pathlib import Path
 
@@ -11,10 +11,14 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import ilsvrc_pipe  # noqa: E402,F401
-from ilsvrc_pipe.thread_governor import install as _install_thread_governor  # noqa: E402
 
-try:
-    _install_thread_governor()
-except ValueError as err:   # a bad ILSVRC_PIPE_ADAPTIVE_THREADS: a user error, as ilsvrc_pipe/cli.py reports them
-    print(f"error: {err}", file=sys.stderr)
-    raise SystemExit(2) from None
+
+def start_thread_governor(default: str) -> None:
+    """``thread_governor.install`` with this tool's ``default`` mode (``inference`` or ``off``)."""
+    from ilsvrc_pipe.thread_governor import install
+
+    try:
+        install(default=default)
+    except ValueError as err:   # a bad ILSVRC_PIPE_ADAPTIVE_THREADS: a user error, as ilsvrc_pipe/cli.py reports them
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -27,7 +27,9 @@ import logging
 import sys
 from pathlib import Path
 
-import _bootstrap  # noqa: F401
+import _bootstrap  # noqa: E402
+
+_bootstrap.start_thread_governor("inference")   # outputs only: one thread at test time while the CPUs are shared
 
 from ilsvrc_pipe.cli import add_cfg_options, check_folder, help_layout, load_config, run_guarded
 from ilsvrc_pipe.data.errors import ImageDecodeError, UserInputError

@@ -16,7 +16,9 @@ import logging
 import sys
 from pathlib import Path
 
-import _bootstrap  # noqa: F401
+import _bootstrap  # noqa: E402
+
+_bootstrap.start_thread_governor("off")   # test-time outputs feed later training: bit-exact unless asked
 
 from ilsvrc_pipe.cli import add_cfg_options, check_folder, help_layout, load_config, report_user_error
 from ilsvrc_pipe.data.errors import USER_ERRORS, one_line

@@ -25,7 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-import _bootstrap  # noqa: F401
+import _bootstrap  # noqa: E402
+
+_bootstrap.start_thread_governor("off")   # its runs are tools/run_pipeline.py's
 
 from ilsvrc_pipe.cli import help_layout, run_guarded
 from ilsvrc_pipe.synthetic import PRESETS

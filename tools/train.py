@@ -19,7 +19,9 @@ import logging
 import sys
 from pathlib import Path
 
-import _bootstrap  # noqa: F401
+import _bootstrap  # noqa: E402
+
+_bootstrap.start_thread_governor("off")   # training: the thread count stays as configured unless asked
 import torch
 from ilsvrc_pipe.cli import add_cfg_options, check_folder, help_layout, load_config, run_guarded
 from ilsvrc_pipe.data_root import resolve_data_root
