@@ -132,7 +132,7 @@ def mode(environ=os.environ, default: str = "inference") -> str:
     for name, spellings in MODES.items():
         if value in spellings:
             return name
-    raise ValueError(f"{SWITCH}={environ[SWITCH]!r}: expected inference (the default), all (or 1) or off (or 0)")
+    raise ValueError(f"{SWITCH}={environ[SWITCH]!r}: expected inference, all (or 1) or off (or 0)")
 
 
 def install(environ=os.environ, default: str = "inference", **kwargs) -> ThreadGovernor | None:

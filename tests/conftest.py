@@ -2,9 +2,16 @@
 (ILSVRC XML annotations, images) used by the data and evaluation tests."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import ilsvrc_pipe  # noqa: F401  (first: sets the OpenMP wait policy before a test imports torch)
+# The thread governor changes thread counts with the machine's load (ilsvrc_pipe/thread_governor.py),
+# and a test-time forward's last bits with them; tests that compare two runs must not depend on what
+# else CI runs, so tools loaded here (tools/predict.py defaults to 'inference') start it off. Tests
+# of the governor itself set the variable they need.
+os.environ.setdefault("ILSVRC_PIPE_ADAPTIVE_THREADS", "off")
+
+import ilsvrc_pipe  # noqa: E402,F401  (first: sets the OpenMP wait policy before a test imports torch)
 import numpy as np
 import pytest
 from PIL import Image

@@ -116,7 +116,7 @@ def test_a_bad_value_is_one_line_naming_the_variable():
                           text=True, env={**os.environ, tg.SWITCH: "sometimes"}, cwd=root)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
-        f"error: {tg.SWITCH}='sometimes': expected inference (the default), all (or 1) or off (or 0)"]
+        f"error: {tg.SWITCH}='sometimes': expected inference, all (or 1) or off (or 0)"]
 
 
 def test_busy_ticks_reads_only_the_given_cpus(tmp_path):
