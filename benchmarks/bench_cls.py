@@ -50,7 +50,9 @@ from mmengine.dataset import DefaultSampler, default_collate  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 
 from bench_gemm import command_line, machine_info  # noqa: E402
-from ilsvrc_pipe.models.test_modes import (predict_center_crop, predict_dense,  # noqa: E402
+from ilsvrc_pipe.models.fold_bn import fold_batch_norms  # noqa: E402
+from ilsvrc_pipe.ops.geometry import resize_shorter  # noqa: E402
+from ilsvrc_pipe.models.test_modes import (_group_by_size, predict_center_crop, predict_dense,  # noqa: E402
                                            predict_ten_crop)
 from ilsvrc_pipe.registry import MODELS  # noqa: E402
 from ilsvrc_pipe.artifacts import Artifacts  # noqa: E402
@@ -221,7 +223,8 @@ def bench_inference(section: dict, args) -> dict:
     test = section["test"]
     member = section["models"][0]
     torch.manual_seed(0)
-    model = MODELS.build(member_model_cfg(member, NUM_CLASSES)).eval().to(memory_format=torch.channels_last)
+    # as the cls stage loads it (specs.load_weights): batch norms folded, eval, channels_last
+    model = fold_batch_norms(MODELS.build(member_model_cfg(member, NUM_CLASSES))).eval().to(memory_format=torch.channels_last)
     gen = torch.Generator().manual_seed(1)
     h, w = args.infer_size
     sets = {f"{h}x{w}": [torch.randn(3, h, w, generator=gen) for _ in range(args.infer_images)],
@@ -238,6 +241,20 @@ def bench_inference(section: dict, args) -> dict:
             rows.append({"images": set_name, "mode": mode, "n_images": len(images), **t,
                          "images_per_s": len(images) / t["best_seconds"]})
             print(f"  infer {set_name:16s} {mode:8s}: {rows[-1]['images_per_s']:8.1f} img/s", flush=True)
+        # dense testing's network alone: the same batches (images of equal resized size together, and
+        # their flips), resized beforehand
+        batches = [b for scale in test["dense_scales"] for _, b in _group_by_size([resize_shorter(im, scale) for im in images])]
+
+        def forward_only():
+            with torch.no_grad():
+                for b in batches:
+                    model.logits(b)
+                    model.logits(b.flip(-1))
+        t = time_calls(forward_only, args.infer_repeat)
+        dense = next(r for r in rows if r["images"] == set_name and r["mode"] == "dense")
+        rows.append({"images": set_name, "mode": "dense_forward_only", "n_images": len(images), **t,
+                     "images_per_s": len(images) / t["best_seconds"]})
+        dense["over_forward_only"] = t["best_seconds"] / dense["best_seconds"]
     return {"model": member["name"], "scale": test["scale"], "crop": test["crop"],
             "dense_scales": list(test["dense_scales"]), "flip": True, "channels_last": True,
             "repeat": args.infer_repeat, "rows": rows}
@@ -301,11 +318,12 @@ def main(argv=None) -> int:
     if "inference" in report:
         inf = report["inference"]
         lines += ["",
-                  f"Inference {inf['model']}, eval + channels_last: center/ten_crop at scale {inf['scale']} crop {inf['crop']}, "
+                  f"Inference {inf['model']}, batch norms folded, eval + channels_last: center/ten_crop at scale {inf['scale']} crop {inf['crop']}, "
                   f"dense at scales {inf['dense_scales']} + flips; best of {inf['repeat']} calls",
                   f"{'images':18s} {'mode':9s} {'n':>4s} {'img/s':>9s} {'best s':>8s}"]
         for r in inf["rows"]:
-            lines.append(f"{r['images']:18s} {r['mode']:9s} {r['n_images']:4d} {r['images_per_s']:9.1f} {r['best_seconds']:8.3f}")
+            tail = f"   {r['over_forward_only']:.0%} of its bare forward" if "over_forward_only" in r else ""
+            lines.append(f"{r['images']:18s} {r['mode']:9s} {r['n_images']:4d} {r['images_per_s']:9.1f} {r['best_seconds']:8.3f}{tail}")
     publish(report, lines, args.out)
     return 0
 
