@@ -11,6 +11,9 @@ and ``OUT/vis/`` (the images with their boxes drawn). Nothing is written into th
 the config (and ``--cfg-options``) the run was made with: the work dir holds weights, not the config.
 ``--device auto|cpu|cuda`` puts models and images there (as ``tools/run_pipeline.py`` does);
 ``--precision bf16`` (or ``fp16``) runs the models under autocast, outputs back in float32.
+On a CPU shared with other busy processes the models drop to one thread until they leave (twice
+the throughput; scores may then differ from an idle run's in the 7th digit):
+``ILSVRC_PIPE_ADAPTIVE_THREADS=off`` keeps the configured thread count and bit-exact reruns.
 
 Examples::
 
