@@ -50,14 +50,13 @@ from mmengine.dataset import DefaultSampler, default_collate  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 
 from bench_gemm import command_line, machine_info  # noqa: E402
-from ilsvrc_pipe.models.fold_bn import fold_batch_norms  # noqa: E402
 from ilsvrc_pipe.ops.geometry import resize_shorter  # noqa: E402
 from ilsvrc_pipe.models.test_modes import (_group_by_size, predict_center_crop, predict_dense,  # noqa: E402
                                            predict_ten_crop)
 from ilsvrc_pipe.registry import MODELS  # noqa: E402
 from ilsvrc_pipe.artifacts import Artifacts  # noqa: E402
 from ilsvrc_pipe.data.seeded import SeededDataset  # noqa: E402
-from ilsvrc_pipe.specs import member_model_cfg, member_train_spec  # noqa: E402
+from ilsvrc_pipe.specs import for_inference, member_model_cfg, member_train_spec  # noqa: E402
 from ilsvrc_pipe.training import build_runner  # noqa: E402
 
 from _report import publish  # noqa: E402
@@ -223,8 +222,7 @@ def bench_inference(section: dict, args) -> dict:
     test = section["test"]
     member = section["models"][0]
     torch.manual_seed(0)
-    # as the cls stage loads it (specs.load_weights): batch norms folded, eval, channels_last
-    model = fold_batch_norms(MODELS.build(member_model_cfg(member, NUM_CLASSES))).eval().to(memory_format=torch.channels_last)
+    model = for_inference(MODELS.build(member_model_cfg(member, NUM_CLASSES)))   # as the cls stage loads it
     gen = torch.Generator().manual_seed(1)
     h, w = args.infer_size
     sets = {f"{h}x{w}": [torch.randn(3, h, w, generator=gen) for _ in range(args.infer_images)],

@@ -68,9 +68,8 @@ from ilsvrc_pipe.artifacts import Artifacts  # noqa: E402
 from ilsvrc_pipe.data.det_train import det_collate  # noqa: E402
 from ilsvrc_pipe.data.seeded import SeededDataset, SeededSampler, sample_seed  # noqa: E402
 from ilsvrc_pipe.models.detection.inference import DetectionMode, MemberView, detect  # noqa: E402
-from ilsvrc_pipe.models.fold_bn import fold_batch_norms  # noqa: E402
 from ilsvrc_pipe.registry import MODELS  # noqa: E402
-from ilsvrc_pipe.specs import det_model_cfg, det_train_spec  # noqa: E402
+from ilsvrc_pipe.specs import det_model_cfg, det_train_spec, for_inference  # noqa: E402
 from ilsvrc_pipe.stages.detect import row_modes  # noqa: E402
 from ilsvrc_pipe.training import build_runner  # noqa: E402
 
@@ -171,10 +170,9 @@ def equivalence(ours, theirs: dict) -> dict:
 
 def bench_inference(name: str, model_cfg: dict, mode: DetectionMode, size: tuple[int, int], args, n: int) -> dict:
     torch.manual_seed(0)
-    unfolded = MODELS.build(model_cfg).eval().to(memory_format=torch.channels_last)
+    unfolded = for_inference(MODELS.build(model_cfg), fold_bn=False)
     twin = torchvision_twin(unfolded, mode, size)
-    # what the det stage runs: load_weights folds the frozen batch norms into the convolutions
-    model = fold_batch_norms(copy.deepcopy(unfolded)).to(memory_format=torch.channels_last)
+    model = for_inference(copy.deepcopy(unfolded))   # what the det stage runs (load_weights): batch norms folded
     images = [torch.randn(3, *size, generator=torch.Generator().manual_seed(1 + i)) for i in range(args.warmup + n)]
     calls = {"raw_outputs": lambda im: model.raw_outputs([im]),
              "detect": lambda im: detect([MemberView(model, [im], 0)], mode),

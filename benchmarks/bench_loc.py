@@ -51,7 +51,7 @@ from bench_cls import mixed_images  # noqa: E402
 from bench_gemm import command_line, machine_info, measure_gemm_gflops  # noqa: E402
 from ilsvrc_pipe.models.per_class_rpn import PerClassRPN, propose_dense  # noqa: E402
 from ilsvrc_pipe.models.rcnn import RoIRCNN, refine_proposals  # noqa: E402
-from ilsvrc_pipe.models.fold_bn import fold_batch_norms  # noqa: E402
+from ilsvrc_pipe.specs import for_inference  # noqa: E402
 from ilsvrc_pipe.ops.geometry import resize_shorter, warp_regions  # noqa: E402
 
 from _report import publish  # noqa: E402
@@ -107,19 +107,12 @@ def timed(fn, repeat: int, warmup: int = 1) -> list[float]:
 
 
 # -- RPN -----------------------------------------------------------------------------------------
-def as_stage_loads(model):
-    """What ``specs.load_weights`` makes of a trained model for the stages' test loops: batch norms
-    folded into the convolutions, eval, ``channels_last``."""
-    return fold_batch_norms(model).eval().to(memory_format=torch.channels_last)
-
-
 def bench_rpn(sections: dict, images: list[torch.Tensor], args) -> dict:
     section = sections["rpn"]
     backbone = {**first_member_backbone(sections, "rpn"), "out_indices": (int(section.get("out_stage", 3)),)}
     torch.manual_seed(0)
-    unfolded = PerClassRPN(backbone=backbone, num_classes=NUM_CLASSES, **section["model"]).eval()
-    unfolded.to(memory_format=torch.channels_last)
-    model = as_stage_loads(copy.deepcopy(unfolded))
+    unfolded = for_inference(PerClassRPN(backbone=backbone, num_classes=NUM_CLASSES, **section["model"]), fold_bn=False)
+    model = for_inference(copy.deepcopy(unfolded))
     scales = list(section["test"]["dense_scales"])
     gen = torch.Generator().manual_seed(2)
     classes = [torch.randperm(NUM_CLASSES, generator=gen)[:REQUESTED].tolist() for _ in images]
@@ -162,7 +155,7 @@ def bench_rcnn_mini(sections: dict, images: list[torch.Tensor], args) -> dict:
     section = sections["rcnn"]
     backbone = first_member_backbone(sections, "rcnn")
     torch.manual_seed(0)
-    model = as_stage_loads(RoIRCNN(backbone=backbone, num_classes=NUM_CLASSES, **section["model"]))
+    model = for_inference(RoIRCNN(backbone=backbone, num_classes=NUM_CLASSES, **section["model"]))
     batch = int(section["test"].get("batch_size", 256))
     gen = torch.Generator().manual_seed(3)
     requests = []
@@ -299,7 +292,7 @@ def main(argv=None) -> int:
               f"{REQUESTED} classes, scales {rpn['dense_scales']}), {rpn['n_images']} mini-size images, best of {rpn['repeat']}",
               f"{'model':14s} {'ms/image':>9s} {'images/s':>9s}"]
     for name, r in rpn["rows"].items():
-        tag = " (as the rpn stage loads it: batch norms folded, channels_last)" if name == "stage" else " (batch norms kept)"
+        tag = " (as the rpn stage loads it: specs.for_inference, batch norms folded, channels_last)" if name == "stage" else " (batch norms kept)"
         lines.append(f"{name:14s} {r['seconds_per_image'] * 1e3:9.1f} {r['images_per_s']:9.2f}{tag}")
     lines.append(f"{'forward only':14s} {rpn['forward_only_seconds_per_image'] * 1e3:9.1f} {1 / rpn['forward_only_seconds_per_image']:9.2f}"
                  f" (trunk + requested heads on ready resized images): dense testing at {rpn['dense_over_forward']:.0%} of it")

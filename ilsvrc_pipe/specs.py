@@ -35,20 +35,28 @@ def _train_tables(artifacts: Artifacts) -> dict:
             "boxes": str(artifacts.records("loc", "train", "boxes"))}
 
 
-def load_weights(model_cfg: dict, weights: Path, fold_bn: bool = True, device=None):
-    """A model built from its config with its trained weights (no ``init_cfg`` reading), for
-    inference: eval mode, batch norms folded into the convolutions (``fold_bn``) and
-    ``channels_last`` (both measured faster for CPU inference)."""
+def for_inference(model, fold_bn: bool = True):
+    """``model`` as the stages' test loops run it: eval mode, batch norms folded into the convolutions
+    (``fold_bn``) and ``channels_last`` (both measured faster for CPU inference)."""
     import torch
 
     from .models.fold_bn import fold_batch_norms
+
+    if fold_bn:
+        fold_batch_norms(model)
+    return model.eval().to(memory_format=torch.channels_last)
+
+
+def load_weights(model_cfg: dict, weights: Path, fold_bn: bool = True, device=None):
+    """A model built from its config with its trained weights (no ``init_cfg`` reading), made ready
+    for inference by :func:`for_inference`."""
+    import torch
+
     from .registry import MODELS
 
     model = MODELS.build({k: v for k, v in model_cfg.items() if k != "init_cfg"})
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    if fold_bn:
-        fold_batch_norms(model)
-    model = model.eval().to(memory_format=torch.channels_last)
+    model = for_inference(model, fold_bn)
     return model if device is None else model.to(device)
 
 

@@ -19,17 +19,12 @@ import torch
 from ilsvrc_pipe.models.classifier import ResNetClassifier
 from ilsvrc_pipe.models.detection.c4 import C4FasterRCNN
 from ilsvrc_pipe.models.detection.inference import DetectionMode, MemberView, detect
-from ilsvrc_pipe.models.fold_bn import fold_batch_norms
 from ilsvrc_pipe.models.per_class_rpn import PerClassRPN, propose_dense
 from ilsvrc_pipe.models.rcnn import RoIRCNN, refine_proposals
 from ilsvrc_pipe.models.test_modes import predict_dense, predict_ten_crop
+from ilsvrc_pipe.specs import for_inference
 
 MINI_TRUNK = dict(depth=18, width=0.5)
-
-
-def as_loaded(model):
-    """What ``specs.load_weights`` makes of a trained model."""
-    return fold_batch_norms(model).eval().to(memory_format=torch.channels_last)
 
 
 def images(*sizes, seed=3):
@@ -50,7 +45,7 @@ def flat(value):
 
 def classifier():
     torch.manual_seed(0)
-    model = as_loaded(ResNetClassifier(dict(MINI_TRUNK), num_classes=10))
+    model = for_inference(ResNetClassifier(dict(MINI_TRUNK), num_classes=10))
     batch = images((96, 128), (96, 128), (136, 104), (96, 80))
     return lambda: [predict_dense(model, batch, scales=(80, 112)), predict_dense(model, batch, (112,), average="probs"),
                     predict_ten_crop(model, batch[:2], scale=92, crop=80)]
@@ -58,7 +53,7 @@ def classifier():
 
 def rpn():
     torch.manual_seed(0)
-    model = as_loaded(PerClassRPN(dict(MINI_TRUNK, out_indices=(2,)), num_classes=5, anchor_scales=(32, 48, 64),
+    model = for_inference(PerClassRPN(dict(MINI_TRUNK, out_indices=(2,)), num_classes=5, anchor_scales=(32, 48, 64),
                                   anchor_ratios=(0.67, 1.0, 1.5), head_channels=128, class_agnostic_reg=True,
                                   shared_objectness=True, top_k=200))
     image = images((112, 150))[0]
@@ -67,7 +62,7 @@ def rpn():
 
 def rcnn():
     torch.manual_seed(0)
-    model = as_loaded(RoIRCNN(backbone=dict(MINI_TRUNK), num_classes=5, crop_size=64))
+    model = for_inference(RoIRCNN(backbone=dict(MINI_TRUNK), num_classes=5, crop_size=64))
     image = images((120, 136))[0]
     gen = torch.Generator().manual_seed(1)
     xy = torch.rand(300, 2, generator=gen) * 90
@@ -77,7 +72,7 @@ def rcnn():
 
 def detector():
     torch.manual_seed(0)
-    model = as_loaded(C4FasterRCNN(dict(MINI_TRUNK), num_classes=5, anchor_sizes=(24, 48, 96), context=True,
+    model = for_inference(C4FasterRCNN(dict(MINI_TRUNK), num_classes=5, anchor_sizes=(24, 48, 96), context=True,
                                    rpn_post_nms_top_n=dict(training=200, testing=50)))
     pyramid = images((112, 150), (160, 214), (224, 300))
     mode = DetectionMode(refine=True, multiscale=True, target_size=64)
