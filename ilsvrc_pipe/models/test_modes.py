@@ -91,10 +91,11 @@ def _dense_probs(model: nn.Module, batch: Tensor, flip: bool, average: str) -> T
 
 
 DENSE_AVERAGES = ("logits", "probs")
+DEFAULT_DENSE_AVERAGE = "logits"   # the paper's
 
 
 def predict_dense(model: nn.Module, images: Images, scales: Sequence[int] = PAPER_SCALES,
-                  flip: bool = True, average: str = "logits") -> Tensor:
+                  flip: bool = True, average: str = DEFAULT_DENSE_AVERAGE) -> Tensor:
     """Fully convolutional multi-scale testing; images of equal resized size share one batch.
     ``average``: what is averaged over a score map's positions, ``logits`` (the paper's, default)
     or ``probs``."""

@@ -17,7 +17,8 @@ from ..data.transforms import load_normalized
 from ..distributed import gather_dict, is_main, shard
 from ..evaluation.loc import evaluate_loc
 from ..io_utils import write_table_atomic
-from ..models.test_modes import average_probs, predict_center_crop, predict_dense, predict_ten_crop
+from ..models.test_modes import (DEFAULT_DENSE_AVERAGE, average_probs, predict_center_crop, predict_dense,
+                                 predict_ten_crop)
 from ..specs import load_weights, member_model_cfg, member_train_spec
 from ..tables import top5_table
 from .base import Stage, StageContext, register_stage
@@ -34,7 +35,7 @@ def predict_modes(model, images: list[torch.Tensor], test_cfg: dict, modes=MODES
         out["ten_crop"] = predict_ten_crop(model, images, scale=test_cfg["scale"], crop=test_cfg["crop"])
     if "dense" in modes:
         out["dense"] = predict_dense(model, images, scales=test_cfg["dense_scales"], flip=True,
-                                     average=test_cfg.get("dense_average", "logits"))
+                                     average=test_cfg.get("dense_average", DEFAULT_DENSE_AVERAGE))
     return out
 
 
