@@ -15,6 +15,7 @@ Writes benchmarks/results/bench_busy_predict.{json,txt} (~4 min on 2 cores for t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -72,10 +73,7 @@ def main(argv=None) -> int:
             for scenario in ("idle", "busy"):
                 for mode in MODES:
                     out = Path(tmp) / f"{scenario}_{mode}"
-                    if scenario == "busy":
-                        with competitor:
-                            seconds[(scenario, mode)] = run_predict(args, out, mode)
-                    else:
+                    with competitor if scenario == "busy" else contextlib.nullcontext():
                         seconds[(scenario, mode)] = run_predict(args, out, mode)
                     outputs[(scenario, mode)] = (out / "predictions.json").read_bytes()
                     print(f"{scenario} governor={mode}: {seconds[(scenario, mode)]:.1f} s", flush=True)
