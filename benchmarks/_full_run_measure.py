@@ -116,6 +116,7 @@ def measure_rcnn(cfg, reps: int) -> dict:
 
 
 def measure_detector(cfg, reps: int) -> dict:
+    from ilsvrc_pipe.data.det_pyramid import det_test_inputs, pyramid_levels
     from ilsvrc_pipe.models.detection.c4 import pad_batch
     from ilsvrc_pipe.registry import MODELS
     from ilsvrc_pipe.specs import det_model_cfg
@@ -133,8 +134,8 @@ def measure_detector(cfg, reps: int) -> dict:
         out["det_roi"] = best_time(lambda: model.region_outputs(feat, rois, sizes), reps) / 300
         out["det_trunk_600_flops"] = forward_flops(model.features, batch)
         out["det_roi_flops"] = forward_flops(lambda _: model.region_outputs(feat, [rois[0][:30]], sizes), batch) / 30
-        test = cfg.det["test"]
-        sizes_pyr = [capped(SIZE, s, test.get("max_size")) for s in test["pyramid"]]
+        test = det_test_inputs(cfg.det["test"])
+        sizes_pyr = [size for _, size in pyramid_levels(*SIZE, test["pyramid"], test["pyramid_max_size"])]
         out["det_pyramid_sizes"] = sizes_pyr
         out["det_pyramid"] = sum(
             out["det_trunk_600"] if hw == DET_SIZE else
@@ -154,17 +155,6 @@ def measure_detector(cfg, reps: int) -> dict:
 
     out["det_train_img"] = best_time(train_step, 1)
     return out
-
-
-def capped(size: tuple[int, int], shorter: int, max_size: int | None) -> tuple[int, int]:
-    """``size`` resized to ``shorter`` with the longer side capped at ``max_size``, as the detector's
-    test pyramid does (``data/det_train.py``): with the paper config's cap of 1000, the 800 and
-    1000 scales of a 4:3 image both come out 750 x 1000."""
-    h, w = size
-    f = shorter / min(h, w)
-    if max_size:
-        f = min(f, max_size / max(h, w))
-    return round(h * f), round(w * f)
 
 
 def _random_rois(n: int, size: tuple[int, int]) -> torch.Tensor:

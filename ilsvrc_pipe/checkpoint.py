@@ -1,7 +1,8 @@
 """Checkpoint I/O that never unpickles arbitrary objects.
 
 * torchvision ResNet state dicts <-> :mod:`ilsvrc_pipe.models.resnet` (import and export), loaded
-  with ``torch.load(..., weights_only=True)`` from a local file.
+  with ``torch.load(..., weights_only=True)`` from a local file. A config's ``pretrained`` weights
+  are read by ``models/pretrained.py`` (strict checks, one-line errors) through these names.
 * mmengine 0.10 calls ``torch.load`` without ``weights_only``; on torch >= 2.6 that default is
   ``True`` and ``Runner.resume`` / ``load_checkpoint`` reject the numpy arrays and
   ``HistoryBuffer`` objects of the message hub. :func:`allow_mmengine_checkpoint_globals`

@@ -2,7 +2,7 @@
 
 The pipeline runs as SPMD: every rank executes the same stage bodies in the same order.
 * Training goes through mmengine's Runner with DDP (``training.build_runner`` switches to the
-  ``pytorch`` launcher when a process group exists and divides the batch among the ranks, so the
+  ``pytorch`` launcher when a process group exists and divides the global batch among the ranks, so the
   global batch, and each sample's augmentation, is that of one process).
 * Inference loops take their share of the work (:func:`shard`) and every rank receives the whole
   result (:func:`all_gather`), so all ranks keep identical state and identical control flow.
@@ -22,6 +22,8 @@ from typing import Callable, Iterator, Sequence, TypeVar
 import torch
 import torch.distributed as dist
 from mmengine.dist import all_gather_object, barrier, get_rank, get_world_size, is_main_process
+
+from .runtime_settings import dist_backend
 
 T = TypeVar("T")
 
@@ -72,11 +74,12 @@ def writes_on_main() -> Iterator[bool]:
 
 def init_from_env(backend: str | None = None) -> bool:
     """Join the process group ``torchrun`` describes (``WORLD_SIZE``/``RANK`` in the environment);
-    gloo on CPU, nccl with GPUs unless ``backend`` says otherwise. Returns whether there is one."""
+    gloo on CPU, nccl with GPUs unless ``backend`` says otherwise (``tools/run_pipeline.py --device
+    cpu`` hides the GPUs before this, so its processes join with gloo). Returns whether there is one."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return dist.is_initialized()
     if backend is None:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        backend = dist_backend(torch.cuda.is_available())
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend=backend)

@@ -3,17 +3,19 @@
 Every stage is a function of (the config sections it declares, the artifacts of the stages it
 requires) -> artifacts under ``work_dir/<stage>/``. When it finishes, ``manifest.json`` records its
 fingerprint (hash of every config section it reads, the run ids of its inputs, the data root's
-index files for a stage that reads the root, the submission folder for one that writes there) and
-its figures. A stage whose fingerprint matches is skipped; the manifest is written last and
-atomically, so an interrupted stage is simply run again and reuses what finished files it left
-(e.g. the checkpoints of a training it resumes). Outputs made under another fingerprint are
-cleared before a stage runs, so a cached artifact never outlives the config it came from. A
-``precision`` section asking for fp32 everywhere (the default) is left out of the hash, so runs made
-before that section existed keep their caches; bf16/fp16 in it re-runs the stages that read it.
+index files for a stage that reads the root, the submission folder for one that writes there, the
+sha256 of the files it reads from elsewhere, ``Stage.external_files``) and its figures. A stage
+whose fingerprint matches is skipped; the manifest is written last and atomically, so an interrupted
+stage is simply run again and reuses what finished files it left (e.g. the checkpoints of a training
+it resumes). Outputs made under another fingerprint are cleared before a stage runs, so a cached
+artifact never outlives the config it came from. A ``precision`` section asking for fp32 everywhere
+(the default) is left out of the hash, so runs made before that section existed keep their caches;
+bf16/fp16 in it re-runs the stages that read it.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import logging
 import shutil
@@ -50,6 +52,15 @@ def data_root_fingerprint(root: Path) -> str:
     return hash_json({"root": str(root), "files": hash_files(files, relative_to=root)})
 
 
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB chunks (a 170 MB weight file takes about 0.5 s)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def topological_order(stages: dict[str, Stage]) -> list[str]:
     """Stage names so that each comes after every stage it requires (ties keep the given order)."""
     for s in stages.values():
@@ -79,6 +90,7 @@ class Pipeline:
         self.data_root = Path(data_root)
         self.artifacts = Artifacts(work_dir, submission_dir)
         self.logger = logger or logging.getLogger("ilsvrc_pipe")
+        self._file_digests: dict[tuple, str] = {}   # (path, size, mtime) -> sha256: each file hashed once
         given = {s.name: s for s in stages}
         self.order = topological_order(given)
         self.stages = {name: given[name] for name in self.order}
@@ -101,6 +113,14 @@ class Pipeline:
             self.logger.warning("%s is unreadable; stage %s will run again", p, name)
             return None
 
+    def file_digest(self, path: Path) -> str:
+        """:func:`file_sha256` of ``path``, computed once per file version in this pipeline's life."""
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in self._file_digests:
+            self._file_digests[key] = file_sha256(path)
+        return self._file_digests[key]
+
     def fingerprint(self, name: str) -> dict:
         stage = self.stages[name]
         inputs = {dep: (self.read_manifest(dep) or {}).get("run_id") for dep in stage.requires}
@@ -108,10 +128,17 @@ class Pipeline:
             inputs["data_root"] = data_root_fingerprint(self.data_root)
         if stage.submits:
             inputs["submission_dir"] = str(self.artifacts.submission_dir.resolve())
-        sections = {s: self.cfg.get(s, None) for s in sorted(set(stage.reads))}
+        files = stage.external_files(DeclaredConfig(self.cfg, stage.reads, name))
+        if files:   # absent when there are none: fingerprints of stages without such files stay as they were
+            inputs["files"] = {label: self.file_digest(path) for label, path in sorted(files.items())}
+        return {"config": self.config_hash(name), "inputs": inputs}
+
+    def config_hash(self, name: str) -> str:
+        """The fingerprint's hash of the config sections stage ``name`` reads (no file is read)."""
+        sections = {s: self.cfg.get(s, None) for s in sorted(set(self.stages[name].reads))}
         if "precision" in sections and precision.is_default(sections["precision"]):
             del sections["precision"]   # fp32: the hash of a run made before the section existed
-        return {"config": hash_json(sections), "inputs": inputs}
+        return hash_json(sections)
 
     def is_done(self, name: str) -> bool:
         m = self.read_manifest(name)

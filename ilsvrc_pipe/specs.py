@@ -3,7 +3,9 @@
 The stages, ``tools/train.py`` and the benchmarks build their models and Runner specs here, so a
 classifier trained by hand under torchrun is exactly the one the ``cls`` stage would train.
 A model that starts from a trained classifier names its checkpoint in ``init_cfg`` (type
-``Classifier``); the weights are read by the model's ``init_weights``, never in its constructor.
+``Classifier``); the weights are read by the model's ``init_weights``, never in its constructor. A
+classifier with ``pretrained`` weights names them the same way (type ``Pretrained``,
+``models/pretrained.py``); :func:`check_pretrained` checks every member's file before any work.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import copy
 from pathlib import Path
 
 from .artifacts import Artifacts
+from .data.errors import UserInputError
 from .training import sgd_schedule
 
 
@@ -61,17 +64,65 @@ def load_weights(model_cfg: dict, weights: Path, fold_bn: bool = True, device=No
 
 
 # -- cls -----------------------------------------------------------------------------------------
-def member_model_cfg(member: dict, num_classes: int) -> dict:
-    return {"type": "ResNetClassifier", "backbone": copy.deepcopy(member["backbone"]), "num_classes": num_classes}
+def member_model_cfg(member: dict, num_classes: int, load_fc: bool = False) -> dict:
+    """The member's ResNetClassifier; with ``pretrained``, an ``init_cfg`` that the Runner's
+    ``init_weights`` reads (the fc too when ``load_fc``: the classes are ImageNet's)."""
+    cfg = {"type": "ResNetClassifier", "backbone": copy.deepcopy(member["backbone"]), "num_classes": num_classes}
+    if member.get("pretrained"):
+        cfg["init_cfg"] = {"type": "Pretrained", "checkpoint": str(member["pretrained"]), "load_fc": bool(load_fc)}
+    return cfg
+
+
+def member_max_epochs(member: dict, train_cfg: dict, label: str = "cls member") -> int:
+    """The member's training epochs (its own ``train`` overrides the shared one); 0 means evaluate its
+    ``pretrained`` weights as they are, which a member without them cannot."""
+    epochs = {**train_cfg, **member.get("train", {})}.get("max_epochs")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+        raise UserInputError(f"{label}: train.max_epochs must be an integer >= 0, got {epochs!r}")
+    if epochs == 0 and not member.get("pretrained"):
+        raise UserInputError(f"{label}: train.max_epochs=0 evaluates pretrained weights, but the member has no "
+                             "pretrained; set pretrained='torchvision://resnet101' (or a .pth file) or max_epochs > 0")
+    return epochs
+
+
+def check_pretrained(cls_section: dict) -> None:
+    """Before any work: resolve every ``cls`` member's ``pretrained`` and load it strictly into the
+    member's classifier, built on the CPU (weights only; every key and shape); refuse ``max_epochs=0``
+    without it. Anything wrong is one :class:`UserInputError` line naming the member and the file."""
+    from .models.pretrained import checked_classifier_state, resolve_pretrained, torchvision_depth
+    from .registry import MODELS
+
+    train = dict(cls_section.get("train", {}) or {})
+    for i, member in enumerate(cls_section.get("models", []) or []):
+        label = f"cls.models[{i}] ({member.get('name', '?')})"
+        member_max_epochs(member, train, label)
+        source = member.get("pretrained")
+        if not source:
+            continue
+        model = MODELS.build(member_model_cfg(member, 1000))   # the constructor reads no weights
+        depth = torchvision_depth(str(source))
+        if depth is not None and depth != model.backbone.depth:
+            raise UserInputError(f"{label}.pretrained: {source} holds a ResNet-{depth}; the member's backbone "
+                                 f"is a ResNet-{model.backbone.depth}")
+        checked_classifier_state(model, resolve_pretrained(source, f"{label}.pretrained"))
+
+
+def _imagenet_fc(member: dict, artifacts: Artifacts) -> bool:
+    """Whether a pretrained member's fc loads: the data root's CLS-LOC classes are ImageNet's 1,000."""
+    from .models.pretrained import is_imagenet_classes
+
+    return bool(member.get("pretrained")) and is_imagenet_classes(artifacts.read_classes()["clsloc"].wnids)
 
 
 def member_train_spec(member: dict, train_cfg: dict, artifacts: Artifacts, num_classes: int) -> dict:
-    """The Runner spec of one ensemble member (its own keys override the shared ``train`` ones)."""
+    """The Runner spec of one ensemble member (its own keys override the shared ``train`` ones); with
+    ``pretrained``, the model starts from those weights."""
     t = {**train_cfg, **member.get("train", {})}
+    member_max_epochs(member, train_cfg, f"cls member {member.get('name', '?')}")
     dataset = dict(type="ClsLocDataset", images=str(artifacts.records("loc", "train", "images")),
                    transform=dict(scale=tuple(t["scale"]), crop=t["crop"], flip=True, pca_std=t.get("pca_std", 0.1)),
                    cache_images=t.get("cache_images", False))
-    return dict(model=member_model_cfg(member, num_classes),
+    return dict(model=member_model_cfg(member, num_classes, _imagenet_fc(member, artifacts)),
                 train_dataloader=_loader(dataset, "default_collate", t, int(member.get("seed", 0))),
                 **sgd_schedule(t))
 

@@ -77,6 +77,35 @@ def write_image():
     return write
 
 
+@pytest.fixture
+def devkit_val_root(tmp_path, write_xml):
+    """DET val with its halves as the public ILSVRC2014 devkit ships them: ``det_lists/ilsvrc13_val2.txt``
+    (not sorted, renumbered 1..n) beside ``det_lists/val.txt``, no val1 list; XMLs give the sizes.
+
+    Returns a namespace: ``root``, ``wnids`` (DET ids 1, 2), ``val`` (stems in val.txt order), ``val2``
+    (the list's order: official indices 6, 2, 5), ``val1`` (val minus val2 minus the blacklisted images
+    3 and 5: indices 1, 4, 7)."""
+    from types import SimpleNamespace
+
+    a, b = "n02672831", "n02691156"
+    val = [f"ILSVRC201{2 + k % 2}_val_{10 * (k + 1):08d}" for k in range(7)]
+    val2 = [val[5], val[1], val[4]]
+    ilsvrc = tmp_path / "devkit_root" / "ILSVRC"
+    dk, sets = ilsvrc / "devkit" / "data", ilsvrc / "ImageSets" / "DET"
+    (dk / "det_lists").mkdir(parents=True)
+    sets.mkdir(parents=True)
+    (dk / "map_det.txt").write_text(f"{a} 1 accordion\n{b} 2 airplane\n")
+    val_lines = "".join(f"{s} {i}\n" for i, s in enumerate(val, 1))
+    (sets / "val.txt").write_text(val_lines)
+    (dk / "det_lists" / "val.txt").write_text(val_lines)
+    (dk / "det_lists" / "ilsvrc13_val2.txt").write_text("".join(f"{s} {i}\n" for i, s in enumerate(val2, 1)))
+    (dk / "ILSVRC2015_det_validation_blacklist.txt").write_text(f"3 {a}\n3 {b}\n5 {a}\n")
+    for k, stem in enumerate(val):
+        write_xml(ilsvrc / "Annotations" / "DET" / "val", stem, [((a, b)[k % 2], [1, 1, 20, 20])], 60, 40)
+    return SimpleNamespace(root=tmp_path / "devkit_root", wnids=(a, b), val=val, val2=val2,
+                           val1=[val[0], val[3], val[6]])
+
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMOKE_CONFIG = "configs/mini/smoke.py"
 PIPELINE_STAGES = ("data", "cls", "rpn", "rcnn", "loc", "eval")

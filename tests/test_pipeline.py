@@ -170,3 +170,39 @@ def test_the_package_stages_declare_what_they_read(tmp_path):
     after = {name: pipe.fingerprint(name)["config"] for name in pipe.order}
     assert [n for n in pipe.order if before[n] != after[n]] == ["loc", "eval"]
     assert pipe.stages["loc"].submits and "submission_dir" in pipe.fingerprint("loc")["inputs"]
+
+
+class StageWithWeights(Stage):
+    """Reads a file outside the work dir and the data root, named by its config section."""
+
+    name, reads = "w", ("w",)
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def external_files(self, cfg):
+        return {"w.file": pl.Path(cfg.w.file)}
+
+    def run(self, ctx):
+        self.calls.append("w")
+        return {}
+
+
+def test_external_files_enter_the_fingerprint_by_content(tmp_path, monkeypatch):
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"first")
+    calls = []
+    cfg = Config(dict(w=dict(file=str(weights))))
+    pipe = pl.Pipeline(cfg, tmp_path, tmp_path / "work", [StageWithWeights(calls)])
+    pipe.run(["w"])
+    assert pipe.plan(["w"]) == []                       # same bytes: the cache holds
+    weights.write_bytes(b"other")                       # same name, new bytes: the stage reruns
+    assert pl.Pipeline(cfg, tmp_path, tmp_path / "work", [StageWithWeights(calls)]).plan(["w"]) == ["w"]
+
+    hashed = []
+    real = pl.file_sha256
+    monkeypatch.setattr(pl, "file_sha256", lambda path: hashed.append(path) or real(path))
+    again = pl.Pipeline(cfg, tmp_path, tmp_path / "work", [StageWithWeights(calls)])
+    again.plan(["w"])
+    again.fingerprint("w")
+    assert len(hashed) == 1                             # a file is read once per run, however often asked

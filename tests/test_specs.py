@@ -39,3 +39,37 @@ def test_load_weights_ignores_init_cfg_and_loads_the_trained_weights(tmp_path):
     torch.save(trained.state_dict(), tmp_path / "final.pth")
     model = load_weights(cfg, tmp_path / "final.pth")
     assert not model.training and torch.equal(model.fc.weight, trained.fc.weight)
+
+
+def _cls_section(**member) -> dict:
+    return {"models": [{"name": "r18", "backbone": {"depth": 18}, **member}],
+            "train": {"scale": (64, 88), "crop": 56, "batch_size": 16, "lr": 0.05, "milestones": (12,),
+                      "max_epochs": 15}}
+
+
+def test_check_pretrained_loads_every_member_strictly(tmp_path):
+    import pytest
+    import torchvision
+
+    from ilsvrc_pipe.data.errors import UserInputError
+    from ilsvrc_pipe.specs import check_pretrained
+
+    weights = tmp_path / "r18.pth"
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    torch.save(state, weights)
+    check_pretrained(_cls_section(pretrained=str(weights)))
+    check_pretrained(_cls_section(pretrained=str(weights), train={"max_epochs": 0}))
+    check_pretrained(_cls_section())   # no pretrained, trained from scratch: nothing to check
+
+    cases = [
+        (_cls_section(train={"max_epochs": 0}), "cls.models[0] (r18): train.max_epochs=0"),
+        (_cls_section(pretrained=str(tmp_path / "absent.pth")), "absent.pth"),
+        (_cls_section(pretrained="torchvision://resnet50"), "ResNet-50"),
+        (_cls_section(pretrained=str(weights), backbone={"depth": 34}), "ResNet-34"),
+    ]
+    torch.save({k: v for k, v in state.items() if not k.startswith("layer4.1.")}, tmp_path / "cut.pth")
+    cases.append((_cls_section(pretrained=str(tmp_path / "cut.pth")), "layer4.1."))
+    for section, expected in cases:
+        with pytest.raises(UserInputError) as exc:
+            check_pretrained(section)
+        assert expected in str(exc.value) and len(str(exc.value).splitlines()) == 1, str(exc.value)

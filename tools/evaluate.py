@@ -58,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                            **help_layout(__doc__, only="evaluate.py det"))
     det.add_argument("--pred", required=True, help="devkit DET file")
     det.add_argument("--split", default="val", choices=["val", "val1", "val2"],
-                     help="val, or R-CNN's halves val1/val2 (scored on their official val indices)")
+                     help="val, or R-CNN's halves val1/val2 (scored on their official val indices); each half's "
+                          "list is the first of ImageSets/DET/val<k>.txt, devkit/data/det_lists/val<k>.txt, "
+                          "devkit/data/det_lists/ilsvrc13_val<k>.txt; with no val1 list, val1 is val minus val2 "
+                          "minus the blacklisted images")
     det.add_argument("--image-list", help="'<stem> <index>' list of the scored images (with --gt-xml-dir)")
     det.add_argument("--numbered-by-split", action="store_true",
                      help="with --split val1/val2: the file numbers images by the split list's own 1..n "

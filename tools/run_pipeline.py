@@ -24,10 +24,12 @@ from ilsvrc_pipe.cli import add_cfg_options, check_folder, help_layout, load_con
 from ilsvrc_pipe.data.errors import USER_ERRORS, one_line
 from ilsvrc_pipe.data_root import resolve_data_root
 from ilsvrc_pipe.device import CHOICES, hide_gpus, resolve_device
-from ilsvrc_pipe.distributed import init_from_env, is_main
+from ilsvrc_pipe.distributed import init_from_env, is_main, world_size
 from ilsvrc_pipe.logging_setup import setup_run_logging
 from ilsvrc_pipe.pipeline import Pipeline
 from ilsvrc_pipe.precision import check as check_precision
+from ilsvrc_pipe.preflight import check_data_root, check_settings
+from ilsvrc_pipe.runtime_settings import request_determinism
 from ilsvrc_pipe.stages import default_stages
 
 DEFAULT_CONFIG = "configs/mini/pipeline.py"
@@ -49,6 +51,8 @@ def parse_args(argv=None):
                         "inference, files written by rank 0)")
     p.add_argument("--device", choices=CHOICES, default="auto",
                    help="auto: a GPU when torch sees one (default); cpu; cuda (an error without a GPU)")
+    p.add_argument("--deterministic", action="store_true", default=None,
+                   help="deterministic training on GPUs too (slower; the CPU always trains deterministically)")
     add_cfg_options(p)
     args = p.parse_args(argv)
     targets = stages if args.stage == "all" else [s.strip() for s in args.stage.split(",") if s.strip()]
@@ -72,6 +76,7 @@ def _prepare(args):
 def main(argv=None) -> int:
     """Exit status 0, or 2 after one error line for bad input (a config, an option, a data file)."""
     args, targets = parse_args(argv)
+    request_determinism(args.deterministic)   # before anything touches CUDA (cuBLAS reads its variable once)
     try:
         cfg, work_dir = _prepare(args)
     except USER_ERRORS as exc:
@@ -80,7 +85,7 @@ def main(argv=None) -> int:
         hide_gpus()
     try:
         device = resolve_device(args.device)
-        check_precision(cfg, device)   # e.g. fp16 training without a GPU: refused before any stage runs
+        check_precision(cfg, device)   # e.g. fp16 training without a GPU: refused before anything starts
     except USER_ERRORS as exc:
         return report_user_error(exc)
     if args.launcher == "pytorch":
@@ -93,6 +98,9 @@ def main(argv=None) -> int:
         data_root = resolve_data_root(cfg, args.data_root, logger)
         pipeline = Pipeline(cfg, data_root, work_dir, default_stages(), logger, submission_dir=args.submission_dir,
                             device=device)
+        plan = pipeline.plan(targets, force=args.force)
+        check_settings(cfg, plan, world_size(), device)   # every stage about to run, before the first one starts
+        check_data_root(cfg, data_root, plan, logger)
         results = pipeline.run(targets, force=args.force)
     except USER_ERRORS as exc:
         logger.error("%s", one_line(exc))

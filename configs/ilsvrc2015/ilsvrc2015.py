@@ -2,6 +2,8 @@
 # for Image Recognition" (sec. 3.4 and appendix C). Pass --data-root to the folder holding ILSVRC/
 # (and, optionally, the Kaggle LOC_*.csv files beside it). Meant for a GPU cluster: train the
 # classifiers with `torchrun ... tools/train.py --launcher pytorch` (mmengine DDP), then run the stages.
+# Every batch_size is global, the sum over all processes (256 on 8 GPUs is 32 per GPU), and each train
+# section's lr is the rate at its base_batch_size, scaled linearly when batch_size is changed.
 _base_ = ['../_base_/pipeline.py']
 
 data = dict(
@@ -16,15 +18,20 @@ cls = dict(
         # "we use ResNet-101 for the localization" (appendix C)
         dict(name='resnet101', backbone=dict(depth=101)),
         dict(name='resnet152', backbone=dict(depth=152), seed=1),
+        # to start from torchvision's ImageNet weights instead of 90 epochs from scratch (the file must
+        # be in torch hub's cache; a bare name is IMAGENET1K_V1, as mmengine reads it), and with
+        # train=dict(max_epochs=0) to evaluate them as they are, without training:
+        # dict(name='resnet101', backbone=dict(depth=101), pretrained='torchvision://resnet101', train=dict(max_epochs=0)),
     ],
     train=dict(
         scale=(256, 480),   # "resized with its shorter side randomly sampled in [256, 480] for scale augmentation"
-        crop=224,           # "A 224x224 crop is randomly sampled from an image or its horizontal flip"
-        pca_std=0.1,        # "The standard color augmentation in [21] is used"
-        batch_size=32,      # per GPU; 8 GPUs x 32 = "a mini-batch size of 256"
+        crop=224,           # "A 224×224 crop is randomly sampled from an image or its horizontal flip"
+        pca_std=0.1,        # the standard colour augmentation (AlexNet's PCA lighting noise, std 0.1)
+        batch_size=256,     # "We use SGD with a mini-batch size of 256." (32 per GPU on 8 GPUs)
+        base_batch_size=256,   # the batch at which lr is given
         lr=0.1,             # "The learning rate starts from 0.1 and is divided by 10 when the error plateaus"
         milestones=(30, 60),
-        max_epochs=90,      # "the models are trained for up to 60 x 10^4 iterations"
+        max_epochs=90,      # 45 x 10^4 iterations of 256 images; the paper: "for up to 60 × 10^4 iterations"
         weight_decay=1e-4,  # "We use a weight decay of 0.0001 and a momentum of 0.9"
         num_workers=8,
         cache_images=False,
@@ -51,8 +58,9 @@ rpn = dict(
         pos_iou=0.7, neg_iou=0.3,
         nms_iou=0.7, top_k=200,                 # "the 200 highest scored proposals per class"
     ),
-    train=dict(crop=224, scale=(256, 480),      # "our RPN is trained on 224x224 crops, following [41]"
-               batch_size=32, lr=0.01, milestones=(8,), max_epochs=10,   # 8 GPUs x 32 = "mini-batch size 256 images"
+    train=dict(crop=224, scale=(256, 480),      # "we randomly sample 224×224 crops for data augmentation"
+               batch_size=256, base_batch_size=256,   # "We use a mini-batch size of 256 images for fine-tuning."
+               lr=0.01, milestones=(8,), max_epochs=10,   # rate and length: not given in the paper
                num_workers=8),
     test=dict(scale=256, crop=224, dense_scales=[224, 256, 384, 480, 640]),   # "fully-convolutional" dense testing
     log_interval=100,
@@ -65,9 +73,10 @@ rcnn = dict(
     ],
     model=dict(crop_size=224, context_pad=0, box_coder_weights=(10.0, 10.0, 5.0, 5.0)),   # "warped to 224x224"
     train=dict(
-        top_k=200,          # "the top-200 proposals of each image ... for the ground truth class"
+        top_k=200,          # "the highest scored 200 proposals are extracted as training samples"
         fg_iou=0.5, bg_iou=(0.1, 0.5), fg_fraction=0.25,
-        batch_size=32,      # 8 GPUs x 32 = "a mini-batch size of 256 ... RoI-centric"
+        # regions, not images: "using a mini-batch size of 256 in the RoI-centric fashion"
+        batch_size=256, base_batch_size=256,
         lr=0.001, milestones=(6,), max_epochs=8, num_workers=8),
     test=dict(top_k=200, batch_size=256),   # "the R-CNN updates the score and box position of each of the 200 proposals"
     log_interval=100,
@@ -91,13 +100,19 @@ det = dict(
         frozen_stages=1,                           # BN frozen everywhere ("fixed ... statistics")
     ),
     train=dict(
-        splits=('train', 'val1'),     # "trained on the 200-category training set and val1 (following [8])"
-        scales=(600,), max_size=1000, # "the shorter side is 600"
-        batch_size=2,                 # per GPU: image-centric mini-batches, 8 GPUs x 2 images
+        splits=('train', 'val1'),     # "We fine-tune the detection models using the DET training set and the val1 set."
+        scales=(600,), max_size=1000, # "the image's shorter side is s = 600 pixels"
+        batch_size=16,                # 2 images per GPU on 8 GPUs: "the Fast R-CNN step has a mini-batch size of 16 images"
+        base_batch_size=16,           # the batch at which lr is given (0.02: detectron2's rate for 16 images;
+                                      # the paper's COCO steps used 0.001, then 0.0001)
         lr=0.02, milestones=(8,), max_epochs=10, num_workers=8, cache_images=False),
     test=dict(
         scale=600, max_size=1000,
         pyramid=(200, 400, 600, 800, 1000),   # "multi-scale ... s in {200, 400, 600, 800, 1000}" (Fast R-CNN step only)
+        # the pyramid's own cap on the longer side (max_size stays the RPN's and the single-scale rows'):
+        # none, so every level keeps its shorter side at any aspect ratio (under 1000 the 800 and 1000
+        # levels of a 4:3 photo are one 750x1000 image; under 2000 they are one from 5:2 up)
+        pyramid_max_size=None,
         target_size=224,              # two adjacent scales chosen around the 224x224 training RoI size
         nms_iou=0.3,                  # "non-maximum suppression (NMS) with an IoU threshold of 0.3"
         vote_iou=0.5,                 # box voting over boxes with IoU >= 0.5

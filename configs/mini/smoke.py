@@ -29,7 +29,7 @@ det = dict(
             dict(name='det_b', init_from='resnet18b_w025', context=True, seed=1)],
     model=dict(anchor_sizes=(16, 32, 64), rpn_post_nms_top_n=dict(training=100, testing=30)),
     train=dict(scales=(80, 96), max_size=160, max_epochs=12, milestones=(10,)),
-    test=dict(scale=80, pyramid=(64, 80, 112), max_size=200, target_size=40),
+    test=dict(scale=80, pyramid=(64, 80, 112), max_size=200, pyramid_max_size=None, target_size=40),
     rows=dict(baseline='det_a', refine='det_a', refine_context='det_b', refine_context_multiscale='det_b',
               ensemble=['det_a', 'det_b']),
 )

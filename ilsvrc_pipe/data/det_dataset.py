@@ -18,9 +18,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from .annotations import parse_annotation
+from .det_val_halves import HALVES, find_det_blacklist, read_det_val_half
+from .det_val_halves import map_split_to_val  # noqa: F401  (importable from here, as before it moved)
 from .errors import DataFormatError, ImageDecodeError
 from .image_sets import int_field, list_lines, read_image_list
-from .synsets import SynsetTable, devkit_data_dir, find_det_synsets, find_devkit_file, ilsvrc_dir
+from .synsets import SynsetTable, find_det_synsets, ilsvrc_dir
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ _TRAIN_LIST = re.compile(r"^train_(\d+)\.txt$")
 
 
 # -- list files ----------------------------------------------------------------------------------
-read_det_image_list = read_image_list  # DET val.txt, test.txt and det_lists/val{1,2}.txt
+read_det_image_list = read_image_list  # DET val.txt, test.txt and the val1/val2 lists (det_val_halves.py)
 
 
 def read_det_train_list(path: str | os.PathLike) -> pd.DataFrame:
@@ -66,27 +68,7 @@ def read_det_blacklist(path: str | os.PathLike, synsets: SynsetTable) -> pd.Data
     return pd.DataFrame({"index": np.asarray(indices, dtype=np.int64), "wnid": pd.Series(wnids, dtype=object)})
 
 
-def map_split_to_val(split_list: pd.DataFrame, val_list: pd.DataFrame, split_path: str | os.PathLike = "split list") -> pd.DataFrame:
-    """val1/val2 stems (renumbered 1..n inside their file) with their official ``val.txt`` index.
-
-    Returns columns stem, index (official), split_index (the number inside the split file).
-    """
-    official = dict(zip(val_list["stem"], val_list["index"]))
-    missing = [s for s in split_list["stem"] if s not in official]
-    if missing:
-        raise DataFormatError(f"{split_path}: {len(missing)} image(s) are not in val.txt, e.g. {missing[:3]}")
-    return pd.DataFrame({
-        "stem": split_list["stem"].to_numpy(dtype=object),
-        "index": np.asarray([official[s] for s in split_list["stem"]], dtype=np.int64),
-        "split_index": split_list["index"].to_numpy(dtype=np.int64),
-    })
-
-
 # -- locations inside a data root ----------------------------------------------------------------
-def find_det_blacklist(root: str | os.PathLike) -> Path | None:
-    return find_devkit_file(root, "ILSVRC2015_det_validation_blacklist.txt", "*det_validation_blacklist.txt")
-
-
 def check_det_blacklist(root: str | os.PathLike) -> None:
     """Every blacklist entry of a data root must name an image of ``val.txt``.
 
@@ -108,24 +90,24 @@ def det_image_sets_dir(root: str | os.PathLike) -> Path:
 
 
 def det_split_list_path(root: str | os.PathLike, split: str) -> Path:
-    """Where the image list of a split lives (val1/val2 come from the devkit's ``det_lists``)."""
-    if split in ("val1", "val2"):
-        return devkit_data_dir(root) / "det_lists" / f"{split}.txt"
+    """Where the image list of val or test lives (val1/val2: ``det_val_halves.resolve_det_val_halves``,
+    as one of several layouts, or none for a derived val1)."""
     if split in ("val", "test"):
         return det_image_sets_dir(root) / f"{split}.txt"
-    raise ValueError(f"no single image list for DET split {split!r} (expected one of val, val1, val2, test)")
+    raise ValueError(f"no single image list for DET split {split!r} (expected val or test; val1/val2 lists are "
+                     f"resolved by det_val_halves.resolve_det_val_halves)")
 
 
 def read_det_split(root: str | os.PathLike, split: str) -> pd.DataFrame:
-    """Images of val/val1/val2/test: columns stem, index (official val/test index)."""
+    """Images of val/val1/val2/test: columns stem, index (official val/test index).
+
+    val1/val2 are in their list's order (a derived val1: val order); see :mod:`.det_val_halves`."""
+    if split in HALVES:
+        return read_det_val_half(root, split)[["stem", "index"]]
     path = det_split_list_path(root, split)
     if not path.is_file():
         raise FileNotFoundError(f"DET {split} list not found: {path}")
-    images = read_det_image_list(path)
-    if split in ("val1", "val2"):
-        val = read_det_image_list(det_split_list_path(root, "val"))
-        images = map_split_to_val(images, val, path)[["stem", "index"]]
-    return images
+    return read_det_image_list(path)
 
 
 def read_det_train_lists(root: str | os.PathLike, synsets: SynsetTable) -> pd.DataFrame:

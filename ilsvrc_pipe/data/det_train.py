@@ -9,7 +9,9 @@ tables (``artifacts.records("det", split, ...)``) and whose pipeline is mmcv tra
   optionally caching the decoded arrays;
 * mmcv's ``RandomChoiceResize`` (shorter side drawn from ``scales``, longer side capped at
   ``max_size``, ratio kept) and ``RandomFlip`` move the image and ``gt_bboxes`` together;
-* :class:`PackDetInputs` normalises the image and packs the targets.
+* :class:`PackDetInputs` normalises the image and packs the targets;
+* at test time, :class:`PackDetPyramid` packs the primary input and the image pyramid
+  (sizes and merging in ``det_pyramid.py``).
 
 Boxes are CONTINUOUS (``ops.box_coder``: pixel ``i`` spans ``[i, i + 1)``) from the moment they are
 read: mmcv scales boxes by the per-axis factor of the rounded output size and mirrors them as
@@ -42,6 +44,7 @@ from mmengine.registry import FUNCTIONS
 from ..io_utils import read_table
 from ..ops.box_coder import inclusive_to_continuous
 from ..registry import DATASETS
+from .det_pyramid import NO_SIZE_CAP, pyramid_levels
 from .errors import ImageDecodeError
 from .images import load_rgb
 from .loc_crops import normalize_image
@@ -50,7 +53,6 @@ from .synsets import SynsetTable
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 logger = logging.getLogger(__name__)
-NO_SIZE_CAP = 1_000_000  # "max_size" when the longer side is not capped
 BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
 
 
@@ -125,28 +127,49 @@ class PackDetInputs(BaseTransform):
 
 @TRANSFORMS.register_module()
 class PackDetPyramid(BaseTransform):
-    """Test-time: the image resized (mmcv ``Resize``, ratio kept) to every shorter side of ``scales``
-    (longer side capped at ``max_size``) and normalised. ``{"inputs": list of (3, H_s, W_s),
-    "data_samples": dict(image_id, index, ori_size, scale_factors=[(sx, sy) per scale])}``."""
+    """Test-time inputs of one image (``data/det_pyramid.py``): the primary input (shorter side
+    ``scale``, longer side capped at ``max_size``: the RPN's and the single-scale rows') and the
+    pyramid (each shorter side of the increasing ``pyramid``, longer side capped at
+    ``pyramid_max_size``; levels of the same size merged), resized by mmcv's ``Resize`` (ratio kept)
+    and normalised. A pyramid level of the primary input's size is the primary tensor itself.
 
-    def __init__(self, scales: Sequence[int], max_size: int | None = None, backend: str = "cv2",
-                 interpolation: str = "bilinear", mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD):
-        self.resizes = [TRANSFORMS.build(dict(type="Resize", scale=s, keep_ratio=True, backend=backend,
-                                              interpolation=interpolation))
-                        for s in resize_scales(scales, max_size)]
+    ``{"inputs": {"primary": (3, H, W), "pyramid": list of (3, H_l, W_l)}, "data_samples":
+    dict(image_id, index, ori_size, scale_factor=(sx, sy) of the primary input,
+    scale_factors=[(sx, sy) per level], pyramid_scales=[shorter side asked, per level])}``."""
+
+    def __init__(self, scale: int, max_size: int | None = None, pyramid: Sequence[int] = (),
+                 pyramid_max_size: int | None = None, backend: str = "cv2", interpolation: str = "bilinear",
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
+        self.scale, self.max_size = int(scale), max_size
+        self.pyramid, self.pyramid_max_size = tuple(int(s) for s in pyramid), pyramid_max_size
+        wanted = resize_scales(self.scale, max_size) + (resize_scales(self.pyramid, pyramid_max_size)
+                                                        if self.pyramid else [])
+        self.resizes = {s: TRANSFORMS.build(dict(type="Resize", scale=s, keep_ratio=True, backend=backend,
+                                                 interpolation=interpolation)) for s in wanted}
         self.mean, self.std = tuple(mean), tuple(std)
 
+    def _resized(self, img: np.ndarray, cap: int | None, side: int) -> tuple[torch.Tensor, tuple[float, float]]:
+        out = self.resizes[resize_scales(side, cap)[0]]({"img": img})
+        return _to_input(out["img"], self.mean, self.std), tuple(float(f) for f in out["scale_factor"])
+
     def transform(self, results: dict) -> dict:
-        inputs, factors = [], []
-        for resize in self.resizes:
-            out = resize({"img": results["img"]})
-            inputs.append(_to_input(out["img"], self.mean, self.std))
-            factors.append(tuple(float(f) for f in out["scale_factor"]))
-        return {"inputs": inputs,
+        img = results["img"]
+        h, w = img.shape[:2]
+        primary, factor = self._resized(img, self.max_size, self.scale)
+        by_size = {tuple(primary.shape[1:]): (primary, factor)}
+        levels = pyramid_levels(h, w, self.pyramid, self.pyramid_max_size) if self.pyramid else []
+        for side, size in levels:
+            if size not in by_size:
+                by_size[size] = self._resized(img, self.pyramid_max_size, side)
+                if tuple(by_size[size][0].shape[1:]) != size:   # the merge relies on mmcv's sizes
+                    raise RuntimeError(f"mmcv resized {h}x{w} to {tuple(by_size[size][0].shape[1:])} for "
+                                       f"the shorter side {side}; rescale_size said {size}")
+        return {"inputs": {"primary": primary, "pyramid": [by_size[size][0] for _, size in levels]},
                 "data_samples": {"image_id": str(results["image_id"]), "index": int(results["index"]),
                                  "ori_size": tuple(int(v) for v in results["ori_shape"]),
-                                 "scale_factors": factors}}
+                                 "scale_factor": factor,
+                                 "scale_factors": [by_size[size][1] for _, size in levels],
+                                 "pyramid_scales": [side for side, _ in levels]}}
 
 
 def resize_scales(scales: int | Sequence[int], max_size: int | None) -> list[tuple[int, int]]:
@@ -292,19 +315,22 @@ class DetTrainDataset(_DetDataset):
 
 @DATASETS.register_module()
 class DetTestDataset(_DetDataset):
-    """The images of one split (val2, test) for detection: shorter side resized to ``scales`` (an
-    int: one scale, ``inputs`` a tensor; a list: a pyramid, ``inputs`` one tensor per scale).
-    ``data_samples``: image_id, index (official list index), ori_size (h, w), scale_factors."""
+    """The images of one split (val2, test) for detection, packed by :class:`PackDetPyramid`:
+    ``inputs`` is ``{"primary": tensor, "pyramid": list of tensors}`` (the pyramid empty when
+    ``pyramid`` is). ``data_samples``: image_id, index (official list index), ori_size (h, w),
+    scale_factor (primary), scale_factors and pyramid_scales (per pyramid level). The ``det.test``
+    settings give the four size arguments (``det_pyramid.det_test_inputs``)."""
 
-    def __init__(self, images, scales: int | Sequence[int] = 600, max_size: int | None = 1000,
-                 cache_images: bool = False, backend: str = "cv2", interpolation: str = "bilinear",
-                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-                 serialize_data: bool = True, lazy_init: bool = False, max_images: int | None = None):
+    def __init__(self, images, scale: int = 600, max_size: int | None = 1000, pyramid: Sequence[int] = (),
+                 pyramid_max_size: int | None = None, cache_images: bool = False, backend: str = "cv2",
+                 interpolation: str = "bilinear", mean: Sequence[float] = IMAGENET_MEAN,
+                 std: Sequence[float] = IMAGENET_STD, serialize_data: bool = True, lazy_init: bool = False,
+                 max_images: int | None = None):
         self.images_tables, self.max_images = _paths(images), max_images
-        self.single = isinstance(scales, (int, np.integer))
         pipeline = [dict(type="LoadRGBImage", cache=cache_images),
-                    dict(type="PackDetPyramid", scales=scales, max_size=max_size, backend=backend,
-                         interpolation=interpolation, mean=tuple(mean), std=tuple(std))]
+                    dict(type="PackDetPyramid", scale=scale, max_size=max_size, pyramid=tuple(pyramid),
+                         pyramid_max_size=pyramid_max_size, backend=backend, interpolation=interpolation,
+                         mean=tuple(mean), std=tuple(std))]
         super().__init__(serialize_data=serialize_data, pipeline=pipeline, test_mode=True, lazy_init=lazy_init)
 
     def load_data_list(self) -> list[dict]:
@@ -313,12 +339,6 @@ class DetTestDataset(_DetDataset):
             images = images.iloc[:self.max_images]
         return [{"img_path": str(p), "image_id": str(i), "index": int(n)}
                 for i, p, n in zip(images.image_id, images.path, images["index"])]
-
-    def get(self, index: int) -> dict:
-        item = super().get(index)
-        if self.single:
-            item["inputs"] = item["inputs"][0]
-        return item
 
 
 @FUNCTIONS.register_module()

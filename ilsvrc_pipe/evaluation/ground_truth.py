@@ -85,7 +85,8 @@ def load_det_ground_truth(xml_dir: str | os.PathLike | None = None, synsets: Syn
 
     Give ``xml_dir``, ``synsets`` and ``image_list`` (``blacklist=None``: no blacklist), or
     ``data_root`` alone with ``split`` val, val1 or val2 (the halves keep their official val
-    indices). A listed image without its XML is an error (the devkit cannot read it); XMLs without
+    indices; their lists, or a derived val1, as ``data.det_val_halves`` resolves them). A listed
+    image without its XML is an error (the devkit cannot read it); XMLs without
     objects are images with no positives. ``cache_dir`` as for :func:`load_loc_ground_truth`.
     """
     if data_root is not None:

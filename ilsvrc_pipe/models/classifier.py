@@ -12,6 +12,7 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from ..registry import MODELS
+from .pretrained import load_pretrained
 from .resnet import ResNet  # noqa: F401  (registers ResNet, which the classifier builds by name)
 
 
@@ -46,6 +47,25 @@ class ResNetClassifier(BaseModel):
         self.fc = nn.Linear(backbone.out_channels[-1], num_classes)
         nn.init.normal_(self.fc.weight, std=0.01)
         nn.init.zeros_(self.fc.bias)
+
+    def init_weights(self) -> None:
+        """``init_cfg=dict(type='Pretrained', checkpoint=SOURCE, load_fc=BOOL)``: start from pretrained
+        weights (``models/pretrained.py``: ``torchvision://resnet101`` or a local file, converted from
+        torchvision's names and checked strictly, the fc only with ``load_fc``). mmengine's own
+        ``Pretrained`` initialiser loads non-strictly without renaming: of a torchvision file only the
+        fc would match, silently. The Runner calls this; the constructor reads no file."""
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get("type") == "Pretrained":
+            if not self.is_init:
+                load_pretrained(self, cfg["checkpoint"], load_fc=bool(cfg.get("load_fc", False)))
+                self.is_init = True
+            return
+        super().init_weights()
+
+    def unused_parameters(self) -> list[str]:
+        """Trainable parameters a training step leaves without gradient (none: the classifier needs
+        the last stage); DDP searches for unused ones only when there are some."""
+        return [f"backbone.{n}" for n in self.backbone.unrun_parameters()]
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """Last-stage feature map ``(B, D, h, w)``."""

@@ -203,6 +203,12 @@ class PerClassRPN(BaseModel):
     def stride(self) -> int:
         return self.anchor_generator.stride
 
+    def unused_parameters(self) -> list[str]:
+        """Trainable parameters a training step leaves without gradient: the trunk's stages after
+        ``out_indices`` (conv5 of a conv4 RPN); DDP searches for unused ones only when there are some.
+        The heads always get a gradient, zero for the classes not sampled (:meth:`loss`)."""
+        return [f"backbone.{n}" for n in self.backbone.unrun_parameters()]
+
     def init_from_classifier(self, state_dict: Mapping[str, Tensor]) -> None:
         """Load the trunk of a trained :class:`ResNetClassifier` (its state dict)."""
         load_classifier_backbone(self.backbone, state_dict)

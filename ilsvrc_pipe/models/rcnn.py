@@ -95,6 +95,12 @@ class RoIRCNN(BaseModel):
         if not init_from_classifier_cfg(self, lambda state: self.init_from_classifier(state)):
             super().init_weights()
 
+    def unused_parameters(self) -> list[str]:
+        """Trainable parameters a training step leaves without gradient: the trunk's stages after
+        ``out_indices``, if any; DDP searches for unused ones only when there are some. ``fc_reg``
+        always gets a gradient, zero in a batch without foreground (:meth:`loss`)."""
+        return [f"backbone.{n}" for n in self.backbone.unrun_parameters()]
+
     @property
     def background(self) -> int:
         """Label of a background region."""

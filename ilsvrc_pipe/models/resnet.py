@@ -294,6 +294,14 @@ class ResNet(nn.Module):
         """``[stem, layer1, .., layer4]``: index k is frozen when ``frozen_stages >= k``."""
         return [self.stem, self.layer1, self.layer2, self.layer3, self.layer4]
 
+    def unrun_parameters(self) -> list[str]:
+        """Names of the trainable parameters of the stages ``forward`` never runs (those after the
+        last of ``out_indices``): a model that uses them elsewhere (the C4 head) says so itself;
+        otherwise they get no gradient, which DDP must know (``training.searches_unused_parameters``)."""
+        names = ["stem", "layer1", "layer2", "layer3", "layer4"][max(self.out_indices) + 2:]
+        return [f"{stage}.{n}" for stage in names
+                for n, p in getattr(self, stage).named_parameters() if p.requires_grad]
+
     def _freeze_stages(self) -> None:
         for stage in self.stages()[: self.frozen_stages + 1]:
             stage.eval()

@@ -1,7 +1,7 @@
 """DET on one image by the best Table 9 row of the run (``det/metrics.json``), as the ``det`` stage runs it.
 
 The image goes through the stage's own test transforms (``LoadRGBImage`` + ``PackDetPyramid``: the
-shorter side to each pyramid scale, the longer side capped), the row's detectors and test mode
+primary input and the pyramid, each with its own cap on the longer side), the row's detectors and test mode
 (``row_modes``: NMS, refinement with voting, multi-scale maxout, ensemble) and ``to_image_frame``,
 which turns the detections into inclusive boxes of the original image. The detectors run on the
 tool's ``--device`` in its ``--precision`` (``RunModels.infer``); detections come back to the CPU.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from ..data.det_pyramid import det_test_inputs
 from ..data.det_train import LoadRGBImage, PackDetPyramid
 from ..data.errors import UserInputError
 from ..models.detection.inference import MemberView, detect
@@ -35,19 +36,17 @@ class DetPredictor:
         self.row, self.synsets = row, models.classes.get("det")
         self.members, self.mode = row_modes(section)[row]
         self.models, self.infer, self.precision = models.detectors(self.members), models.infer, models.precision
-        test = section["test"]
-        pyramid = [int(s) for s in test.get("pyramid", [test["scale"]])]
-        self.primary = pyramid.index(int(test["scale"]))
         self.load = LoadRGBImage()
-        self.pack = PackDetPyramid(scales=pyramid, max_size=test.get("max_size"))
+        self.pack = PackDetPyramid(**det_test_inputs(section["test"]))
 
     @torch.no_grad()
     def __call__(self, path, name: str) -> list[dict]:
         item = self.pack(self.load({"img_path": str(path), "image_id": name, "index": 0}))
-        views = [MemberView(self.models[n], item["inputs"], self.primary) for n in self.members]
+        inputs = item["inputs"]
+        views = [MemberView(self.models[n], inputs["pyramid"], inputs["primary"]) for n in self.members]
         dets = self.infer(detect, views, self.mode)
         dets = type(dets)(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
-        boxes = to_image_frame(dets, item["data_samples"], self.primary)
+        boxes = to_image_frame(dets, item["data_samples"])
         ids = self.synsets.detection_labels_to_ids(dets.labels.numpy())
         out = []
         for cid, score, box in zip(ids.tolist(), dets.scores.tolist(), boxes.tolist()):

@@ -120,12 +120,20 @@ class Stage(abc.ABC):
     ``reads``: the config sections it reads (hashed into its fingerprint; others are refused);
     ``submits``: whether it writes into the submission folder (that folder enters its fingerprint).
     A stage with no ``requires`` reads the data root, whose index files enter its fingerprint.
+    Files it reads from elsewhere (e.g. pretrained weights) are named by :meth:`external_files`;
+    their contents enter its fingerprint.
     """
 
     name: ClassVar[str] = ""
     requires: ClassVar[tuple[str, ...]] = ()
     reads: ClassVar[tuple[str, ...]] = ()
     submits: ClassVar[bool] = False
+
+    def external_files(self, cfg: DeclaredConfig) -> dict[str, Path]:
+        """Files outside the work dir and the data root that the stage reads, under labels that stay
+        the same while the config does (the path may not: a cache dir moves with the machine). A file
+        that is missing is a :class:`~ilsvrc_pipe.data.errors.UserInputError` here, before any work."""
+        return {}
 
     @abc.abstractmethod
     def run(self, ctx: StageContext) -> dict:

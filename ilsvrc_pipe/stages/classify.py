@@ -5,8 +5,14 @@ class probabilities for the test modes center / ten_crop / dense (rows: images i
 columns: WNIDs in sorted order) and the ensemble's; the ensemble's top-5 table (the localization
 stages' input); ``metrics.json`` with the official top-1/top-5 classification error of each model,
 mode and of the ensemble. An image flagged corrupt by ``data`` gets uniform probabilities.
+
+A member with ``pretrained`` weights (``models/pretrained.py``) is fine-tuned from them, or, with
+``max_epochs=0``, evaluated as it is: its pretrained weights become its final weights, which later
+stages read as they read trained ones. The weight files' bytes enter the stage's fingerprint.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +23,7 @@ from ..data.transforms import load_normalized
 from ..distributed import gather_dict, is_main, shard
 from ..evaluation.loc import evaluate_loc
 from ..io_utils import write_table_atomic
+from ..models.pretrained import resolve_pretrained, write_pretrained_final
 from ..models.test_modes import (DEFAULT_DENSE_AVERAGE, average_probs, predict_center_crop, predict_dense,
                                  predict_ten_crop)
 from ..specs import load_weights, member_model_cfg, member_train_spec
@@ -86,6 +93,12 @@ class ClassifyStage(Stage):
     requires = ("data",)
     reads = ("cls", "precision")
 
+    def external_files(self, cfg) -> dict[str, Path]:
+        """Every member's ``pretrained`` weight file (resolved as the stage loads it)."""
+        return {f"cls.models.{m['name']}.pretrained":
+                resolve_pretrained(m["pretrained"], f"cls member {m['name']}: pretrained")
+                for m in (cfg.cls.get("models") or []) if m.get("pretrained")}
+
     def run(self, ctx: StageContext) -> dict:
         section, art = ctx.section, ctx.artifacts
         classes = art.read_classes()["clsloc"]
@@ -95,8 +108,11 @@ class ClassifyStage(Stage):
             raise ValueError("cls.models: member names must be unique")
         models = {}
         for m in members:
-            spec = member_train_spec(m, section["train"], art, len(classes))
-            final = ctx.train(m["name"], spec, seed=int(m.get("seed", 0)))
+            spec, seed = member_train_spec(m, section["train"], art, len(classes)), int(m.get("seed", 0))
+            if spec["max_epochs"] == 0:
+                final = write_pretrained_final(spec["model"], art.final_weights("cls", m["name"]), seed)
+            else:
+                final = ctx.train(m["name"], spec, seed=seed)
             models[m["name"]] = load_weights(member_model_cfg(m, len(classes)), final, device=ctx.device)
         ens_mode = section.get("ensemble_mode", "dense")
         has_gt = art.ground_truth("loc", "val").is_file()

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from ..config_options import config_flag
 from ..data.class_lists import check_class_lists_agree
 from ..data.det_dataset import check_det_blacklist, load_det_records, read_det_train_lists
+from ..data.det_val_halves import det_val_halves_note
 from ..data.errors import DataFormatError, ImageDecodeError
 from ..data.images import image_size, load_rgb
 from ..data.loc_dataset import SPLITS, LocRecords, load_loc_records
@@ -109,10 +110,15 @@ class DataStage(Stage):
 
     @staticmethod
     def _index_det(ctx: StageContext, tables: dict) -> dict:
-        """DET records of every split present, and the ground truth of val, val1 and val2."""
+        """DET records of every split present, and the ground truth of val, val1 and val2 (whose list
+        files, and a derived val1, ``det_val_halves`` resolves; one log line says which)."""
         check_class_lists_agree(ctx.data_root, "det")
         det_synsets = find_det_synsets(ctx.data_root)
         check_det_blacklist(ctx.data_root)
+        try:
+            ctx.logger.info("%s", det_val_halves_note(ctx.data_root))
+        except FileNotFoundError as exc:
+            ctx.logger.warning("DET val1/val2 skipped: %s", exc)
         tables["det"] = det_synsets
         figures = {"det_classes": len(det_synsets)}
         for split in ("train", "val", "val1", "val2", "test"):

@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ..data.det_pyramid import det_test_inputs
 from ..data.det_train import DetTestDataset
+from ..data.det_val_halves import det_val_half_candidates
 from ..distributed import gather_dict, is_main, shard
 from ..evaluation.det import evaluate_det
 from ..io_utils import read_table, write_table_atomic
@@ -55,9 +57,10 @@ def row_modes(section: dict) -> dict[str, tuple[list[str], DetectionMode]]:
     return out
 
 
-def to_image_frame(dets, meta: dict, primary: int) -> np.ndarray:
-    """(D, 4) inclusive boxes in the original image's frame from continuous primary-scale boxes."""
-    sx, sy = meta["scale_factors"][primary]
+def to_image_frame(dets, meta: dict) -> np.ndarray:
+    """(D, 4) inclusive boxes in the original image's frame from continuous boxes of the primary
+    input (``meta["scale_factor"]``, ``PackDetPyramid``)."""
+    sx, sy = meta["scale_factor"]
     h, w = meta["ori_size"]
     boxes = dets.boxes / dets.boxes.new_tensor([sx, sy, sx, sy])
     # clip_inclusive keeps x2 >= x1: a box under a pixel high at the border would otherwise end
@@ -71,21 +74,19 @@ def run_rows(ctx: StageContext, models: dict, plan: dict, split: str, synsets) -
     todo = {row: spec for row, spec in plan.items() if not art.det_detections(row, split).is_file()}
     if not todo:
         return
-    pyramid = [int(s) for s in test.get("pyramid", [test["scale"]])]
-    primary = pyramid.index(int(test["scale"]))
-    dataset = DetTestDataset(images=str(art.records("det", split, "images")), scales=pyramid,
-                             max_size=test.get("max_size"))
+    dataset = DetTestDataset(images=str(art.records("det", split, "images")), **det_test_inputs(test))
     needed = sorted({n for members, _ in todo.values() for n in members})
     per_image: dict[int, dict[str, list]] = {}   # this rank's images (all in one process)
     for i in tqdm(shard(range(len(dataset))), desc=f"det {split}", unit="img", disable=not is_main()):
         item = dataset[i]
         meta = item["data_samples"]
-        views = {n: MemberView(models[n], item["inputs"], primary) for n in needed}
+        inputs = item["inputs"]
+        views = {n: MemberView(models[n], inputs["pyramid"], inputs["primary"]) for n in needed}
         per_image[i] = {}
         for row, (members, mode) in todo.items():
             dets = ctx.infer(detect, [views[n] for n in members], mode)
             dets = type(dets)(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
-            boxes = to_image_frame(dets, meta, primary)
+            boxes = to_image_frame(dets, meta)
             ids = synsets.detection_labels_to_ids(dets.labels.numpy())
             per_image[i][row] = [(meta["image_id"], int(meta["index"]), int(c), float(s), *b)
                                  for c, s, b in zip(ids, dets.scores.tolist(), boxes.tolist())]
@@ -133,8 +134,9 @@ class DetectStage(Stage):
             ctx.logger.warning("det: the data root has no DET part; nothing to detect")
             return {"skipped": "no DET data"}
         if not art.ground_truth("det", "val2").is_file():
-            raise FileNotFoundError(f"{art.ground_truth('det', 'val2')} is missing: DET needs the val2 list "
-                                    "(ImageSets/DET/val2.txt or det_lists/val2.txt) and the val XMLs")
+            lists = " or ".join(map(str, det_val_half_candidates(ctx.data_root, "val2")))
+            raise FileNotFoundError(f"{art.ground_truth('det', 'val2')} is missing: the data stage writes it from "
+                                    f"a val2 list ({lists}) and the val XMLs (Annotations/DET/val)")
         synsets = classes["det"]
         models = self.train_models(ctx, synsets)
         plan = row_modes(section)

@@ -12,7 +12,11 @@ real on-disk layout::
     <root>/ILSVRC/ImageSets/DET/{train_<k>,val,test}.txt
     <root>/ILSVRC/devkit/data/{map_clsloc.txt, meta_clsloc.mat, ILSVRC2015_clsloc_validation_*.txt,
                                map_det.txt, meta_det.mat, ILSVRC2015_det_validation_blacklist.txt,
-                               det_lists/val1.txt, det_lists/val2.txt}
+                               det_lists/...}: the DET val halves, in the preset's ``det_lists`` layout:
+        ``val1_val2`` (the default):  det_lists/val1.txt and det_lists/val2.txt, each sorted
+        ``ilsvrc2014_devkit``:        as the public ILSVRC2014 devkit ships them: det_lists/ilsvrc13_val2.txt
+                                      (val2 in its own order, not sorted) and det_lists/val.txt (all
+                                      of val), no val1 (readers derive it: data/det_val_halves.py)
     <root>/LOC_synset_mapping.txt, LOC_train_solution.csv, LOC_val_solution.csv, LOC_sample_submission.csv
     <root>/traps.json, <root>/.mini_ilsvrc.json (completion marker: preset, seed, version, counts)
 
@@ -22,24 +26,29 @@ sit on cluttered backgrounds (gradients, smooth noise, irregular blobs) with dis
 solid polygons, line strokes) that belong to no class. Boxes are inclusive integer pixel boxes equal
 to the bounding box of the object's drawn mask (amodal when objects overlap), so they are tight.
 
-Presets (``PRESETS``; image sizes are the shorter side in pixels, width/height in 0.75..1.33):
+Presets (``PRESETS``; size is the shorter side in pixels, width/height in 0.75..1.33 unless given):
 
-========  =============================================  ===========================================  ========
-preset    CLS-LOC                                        DET                                          size
-========  =============================================  ===========================================  ========
-smoke     4 classes x 16 train (half boxed), 16 val,     4 classes (2 shared with CLS-LOC), 8 train   64-96
-          8 test                                         per class + 8 ILSVRC2014 + 4 negatives,
-                                                         16 val, 8 test
-mini      10 classes x 80 train (half boxed), 200 val,   8 classes (4 shared), 30 train per class +   96-160
-          100 test                                       60 ILSVRC2014 + 30 negatives, 100 val,
-                                                         50 test
-cluttered 14 classes x 60 train (half boxed), 210 val,   10 classes (4 shared), 24 train per class +  96-160
-          112 test; objects 15-85 % of the shorter side  60 ILSVRC2014 + 30 negatives, 100 val,
-          (mini: 35-80 % by area); 8 shapes and 4        50 test; a quarter small (10-28 px), the
-          patterns mini never draws; 2-6 distractors,    rest 15-70 % of the shorter side
-          a quarter of them textured; wider colour and
-          lighting; 20 % softened
-========  =============================================  ===========================================  ========
+==========  =============================================  ===========================================  ========
+preset      CLS-LOC                                        DET                                          size
+==========  =============================================  ===========================================  ========
+smoke       4 classes x 16 train (half boxed), 16 val,     4 classes (2 shared with CLS-LOC), 8 train   64-96
+            8 test                                         per class + 8 ILSVRC2014 + 4 negatives,
+                                                           16 val, 8 test
+mini        10 classes x 80 train (half boxed), 200 val,   8 classes (4 shared), 30 train per class +   96-160
+            100 test                                       60 ILSVRC2014 + 30 negatives, 100 val,
+                                                           50 test
+cluttered   14 classes x 60 train (half boxed), 210 val,   10 classes (4 shared), 24 train per class +  96-160
+            112 test; objects 15-85 % of the shorter side  60 ILSVRC2014 + 30 negatives, 100 val,
+            (mini: 35-80 % by area); 8 shapes and 4        50 test; a quarter small (10-28 px), the
+            patterns mini never draws; 2-6 distractors,    rest 15-70 % of the shorter side
+            a quarter of them textured; wider colour and
+            lighting; 20 % softened
+paper_size  4 classes x 12 train (half boxed), 8 val,      4 classes (2 shared), 4 train per class +    281-500,
+            4 test; ImageNet's image sizes; val holds      4 ILSVRC2014 + 2 negatives, 12 val, 4 test;  width/
+            portrait and landscape images                  small objects 20-60 px; val holds portrait   height
+                                                           and landscape images; DET val lists as the   0.5..2.0
+                                                           ILSVRC2014 devkit ships them
+==========  =============================================  ===========================================  ========
 
 Deliberate traps (each at least once, chosen deterministically; ``traps.json`` lists the files):
 

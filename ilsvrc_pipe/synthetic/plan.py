@@ -16,7 +16,9 @@ from .identities import MINI_CATALOGUE, Identity, make_identities
 from .scene import MINI_STYLE, Scene, SceneStyle, render_background_scene, render_cls_scene, render_det_scene
 
 # Sizes of each preset. ``style`` (how scenes look) and ``catalogue`` (how many identities the
-# classes are drawn from) default to mini's.
+# classes are drawn from) default to mini's, ``aspect_range`` (image width / height) to ASPECT_RANGE,
+# ``det_lists`` (how the DET val halves are written, see DET_LISTS) to ``val1_val2``, and
+# ``both_orientations`` (CLS-LOC val and DET val each hold a portrait and a landscape image) to False.
 PRESETS: dict[str, dict] = {
     "smoke": dict(
         cls_classes=4, cls_train_per_class=16, cls_val=16, cls_test=8,
@@ -36,8 +38,20 @@ PRESETS: dict[str, dict] = {
         style=SceneStyle(cls_cover=None, cls_side=(0.15, 0.85), det_small_fraction=0.25, det_side=(0.15, 0.7),
                          cls_distractors=(2, 7), det_distractors=(2, 8), textured_distractors=0.25,
                          hue_jitter=0.04, saturation=(0.45, 1.0), lighting=0.3, blur=0.2)),
+    # The paper config end to end at ImageNet's image sizes, with the fewest images that still carry
+    # every trap; its DET val lists are laid out as the public ILSVRC2014 devkit ships them. Small DET
+    # objects are 20-60 px (mini's 10-28 px would be specks on these images).
+    "paper_size": dict(
+        cls_classes=4, cls_train_per_class=12, cls_val=8, cls_test=4,
+        det_classes=4, det_shared=2, det_train_per_class=4, det_train_2014=4, det_negatives=2,
+        det_val=12, det_test=4, short_side=(281, 500), aspect_range=(0.5, 2.0), both_orientations=True,
+        det_lists="ilsvrc2014_devkit", style=SceneStyle(det_small_px=(20, 60))),
 }
-ASPECT_RANGE = (0.75, 1.33)          # image width / height
+ASPECT_RANGE = (0.75, 1.33)          # image width / height, unless a preset sets its aspect_range
+# How the DET val halves are written: both as det_lists/val1.txt and val2.txt (sorted), or as the
+# ILSVRC2014 devkit ships them: det_lists/ilsvrc13_val2.txt (val2 in its own order) and
+# det_lists/val.txt (all of val), no val1 (readers derive it).
+DET_LISTS = ("val1_val2", "ilsvrc2014_devkit")
 BOXED_FRACTION = 0.5                 # CLS-LOC train images with an XML
 
 # Random stream of each split (and of the plan itself): part of the key of every image's stream.
@@ -86,11 +100,29 @@ class Plan:
         return [j for j in self.jobs if j.split == split]
 
 
-def _image_size(rng, short_range) -> tuple[int, int]:
-    """(width, height) with the shorter side in ``short_range`` and width/height in ASPECT_RANGE."""
-    short = int(rng.integers(short_range[0], short_range[1] + 1))
-    aspect = float(np.exp(rng.uniform(np.log(ASPECT_RANGE[0]), np.log(ASPECT_RANGE[1]))))
+def _image_size(rng, cfg) -> tuple[int, int]:
+    """(width, height): the shorter side in the preset's ``short_side``, width/height log-uniform in
+    its ``aspect_range``."""
+    low, high = cfg.get("aspect_range", ASPECT_RANGE)
+    short = int(rng.integers(cfg["short_side"][0], cfg["short_side"][1] + 1))
+    aspect = float(np.exp(rng.uniform(np.log(low), np.log(high))))
     return (int(round(short * aspect)), short) if aspect >= 1 else (short, int(round(short / aspect)))
+
+
+def _ensure_both_orientations(jobs: list[Job]) -> None:
+    """Make one image portrait and one landscape if the draw gave none (no random draw: the first
+    and last jobs are turned, so the other images and the plan's stream stay as drawn)."""
+    if not any(j.height > j.width for j in jobs):
+        _turn(jobs[0], portrait=True)
+    if not any(j.width > j.height for j in jobs):
+        _turn(jobs[-1], portrait=False)
+
+
+def _turn(job: Job, portrait: bool) -> None:
+    """Swap a job's sides into the orientation asked for (a square one gets a 4:3 long side)."""
+    short, long_ = min(job.width, job.height), max(job.width, job.height)
+    long_ = long_ if long_ > short else int(round(short * 4 / 3))
+    job.width, job.height = (short, long_) if portrait else (long_, short)
 
 
 def _image_numbers(rng, count, low, high) -> list[int]:
@@ -128,7 +160,7 @@ def _plan_cls_train(rng, cfg, identities, cls_ids) -> list[Job]:
             jobs.append(Job(
                 "cls_train", len(jobs), f"ILSVRC/Data/CLS-LOC/train/{stem}.JPEG",
                 f"ILSVRC/Annotations/CLS-LOC/train/{stem}.xml" if k in boxed else None, stem,
-                *_image_size(rng, cfg["short_side"]), folder=wnid, database="ILSVRC_2012",
+                *_image_size(rng, cfg), folder=wnid, database="ILSVRC_2012",
                 classes=(ident_idx,), n_objects=1 if rng.random() < 0.85 or k not in boxed else 2))
     return jobs
 
@@ -145,14 +177,14 @@ def _plan_cls_eval(rng, cfg, split, cls_ids) -> list[Job]:
         jobs.append(Job(
             split, i - 1, f"ILSVRC/Data/CLS-LOC/{tag}/{stem}.JPEG",
             f"ILSVRC/Annotations/CLS-LOC/val/{stem}.xml" if tag == "val" else None, stem,
-            *_image_size(rng, cfg["short_side"]), folder=tag, database="ILSVRC_2012",
+            *_image_size(rng, cfg), folder=tag, database="ILSVRC_2012",
             classes=(int(ident_idx),), n_objects=n_obj))
     return jobs
 
 
 def _det_train_job(rng, cfg, index, rel, database, folder, classes, n_objects, **kw) -> Job:
     return Job("det_train", index, f"ILSVRC/Data/DET/train/{rel}.JPEG",
-               f"ILSVRC/Annotations/DET/train/{rel}.xml", rel, *_image_size(rng, cfg["short_side"]),
+               f"ILSVRC/Annotations/DET/train/{rel}.xml", rel, *_image_size(rng, cfg),
                folder=folder, database=database, classes=classes, n_objects=n_objects, **kw)
 
 
@@ -191,7 +223,7 @@ def _plan_det_eval(rng, cfg, split, det_ids) -> list[Job]:
         req = (int(rng.choice(det_ids)),)
         jobs.append(Job(split, i, f"ILSVRC/Data/DET/{tag}/{stem}.JPEG",
                         f"ILSVRC/Annotations/DET/val/{stem}.xml" if tag == "val" else None, stem,
-                        *_image_size(rng, cfg["short_side"]), folder=tag, database="ILSVRC_2013",
+                        *_image_size(rng, cfg), folder=tag, database="ILSVRC_2013",
                         classes=req, n_objects=int(rng.integers(1, 6))))
     return jobs
 
@@ -246,6 +278,9 @@ def plan_dataset(preset: str = "mini", seed: int = 0) -> Plan:
             + _plan_cls_eval(rng, cfg, "cls_test", cls_ids) + _plan_det_train(rng, cfg, identities, det_ids)
             + _plan_det_eval(rng, cfg, "det_val", det_ids) + _plan_det_eval(rng, cfg, "det_test", det_ids))
     plan = Plan(preset, seed, identities, cls_ids, det_ids, jobs, [], [], ([], []), [])
+    if cfg.get("both_orientations", False):
+        for split in ("cls_val", "det_val"):
+            _ensure_both_orientations(plan.by_split(split))
     _assign_traps(rng, plan)
     n_val = cfg["cls_val"]
     plan.cls_val_blacklist = sorted(int(i) + 1 for i in rng.choice(n_val, size=max(2, n_val // 50), replace=False))
@@ -266,7 +301,8 @@ def render_job(plan: Plan, job: Job) -> Scene:
 
 
 def finish_det_val_lists(rng, plan: Plan, results: dict) -> None:
-    """DET val blacklist (image, class present on it) and the val1/val2 halves without those images."""
+    """DET val blacklist (image, class present on it) and the val1/val2 halves without those images,
+    sorted; in the ILSVRC2014 devkit layout val2 is shuffled (that list is in its own order)."""
     val = plan.by_split("det_val")
     count = max(2, len(val) // 25)
     picks = sorted(rng.choice(len(val), size=count, replace=False))
@@ -279,4 +315,15 @@ def finish_det_val_lists(rng, plan: Plan, results: dict) -> None:
     order = rng.permutation(len(kept))
     half = len(kept) // 2
     plan.det_val_split = (sorted(kept[i] for i in order[:half]), sorted(kept[i] for i in order[half:]))
+    if det_lists_layout(plan) == "ilsvrc2014_devkit":
+        val2 = plan.det_val_split[1]
+        plan.det_val_split = (plan.det_val_split[0], [val2[i] for i in _devkit_order(rng, len(val2))])
+
+
+def det_lists_layout(plan: Plan) -> str:
+    """The preset's DET val list layout, one of DET_LISTS."""
+    layout = PRESETS[plan.preset].get("det_lists", "val1_val2")
+    if layout not in DET_LISTS:
+        raise ValueError(f"preset {plan.preset!r}: det_lists {layout!r} is not one of {DET_LISTS}")
+    return layout
 

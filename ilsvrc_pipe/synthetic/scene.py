@@ -17,7 +17,7 @@ from .identities import PATTERNS, SHAPES, Identity, hsv_to_rgb
 
 CLS_COVER_RANGE = (0.15, 0.80)       # summed box area / image area in `mini` CLS-LOC images
 MAX_ROTATION = np.deg2rad(30.0)      # keeps e.g. block and diamond apart
-SMALL_OBJECT_PX = (10, 28)           # DET small-object box side (< 30 px)
+SMALL_OBJECT_PX = (10, 28)           # DET small-object box side in mini (< 30 px)
 MIN_VISIBLE = 0.6                    # an object keeps at least this share of its pixels unoccluded
 
 
@@ -32,7 +32,8 @@ class SceneStyle:
     cls_cover: tuple[float, float] | None = CLS_COVER_RANGE   # summed box area / image; None: any
     cls_side: tuple[float, float] | None = None   # per-object sqrt(box area) / shorter side,
     #                                               log-uniform; None: sized by area (mini)
-    det_small_fraction: float = 0.35              # DET boxes of SMALL_OBJECT_PX
+    det_small_fraction: float = 0.35              # DET boxes of det_small_px
+    det_small_px: tuple[float, float] = SMALL_OBJECT_PX   # their side in pixels
     det_side: tuple[float, float] = (0.25, 0.6)   # other DET boxes: side / shorter side
     cls_distractors: tuple[int, int] = (1, 4)     # [low, high) count ranges
     det_distractors: tuple[int, int] = (1, 5)
@@ -337,7 +338,7 @@ def _det_size_fn(height, width, style: SceneStyle = MINI_STYLE):
     def size(rng):
         aspect = np.exp(rng.uniform(np.log(0.6), np.log(1.65)))
         if rng.random() < style.det_small_fraction:
-            side = rng.uniform(*SMALL_OBJECT_PX)
+            side = rng.uniform(*style.det_small_px)
         else:
             side = rng.uniform(*style.det_side) * short
         return side * np.sqrt(aspect), side / np.sqrt(aspect), rng.random() < 0.15

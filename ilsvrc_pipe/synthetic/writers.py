@@ -2,7 +2,7 @@
 
 Images (``encode_image``: JPEG, or a trap format: PNG under a .JPEG name, CMYK, grayscale), the
 tab-indented PASCAL-VOC-style XMLs (``annotation_xml``), the devkit class maps (.txt and a .mat
-without timestamp), CLS-LOC val ground truth and blacklists, DET val1/val2 (``write_devkit``), the
+without timestamp), CLS-LOC val ground truth and blacklists, the DET val lists (``write_devkit``), the
 ImageSets lists (``write_image_sets``), the Kaggle CSVs (``write_kaggle``) and the traps manifest
 (``traps_manifest``). ``results`` maps each job's ``image_rel`` to its drawn ``Scene``.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .plan import Job, Plan
+from .plan import Job, Plan, det_lists_layout
 from .scene import Scene
 
 TRAPS_FILE = "traps.json"
@@ -112,7 +112,7 @@ def _synsets_struct(rows: list[dict]) -> np.ndarray:
 
 
 def write_devkit(root: Path, plan: Plan) -> None:
-    """Class maps (.txt and .mat), CLS-LOC val ground truth and blacklist, DET blacklist and val1/val2."""
+    """Class maps (.txt and .mat), CLS-LOC val ground truth and blacklist, DET blacklist and val lists."""
     dk = root / "ILSVRC/devkit/data"
     idents = plan.identities
     n_train = {i: sum(1 for j in plan.by_split("cls_train") if j.classes[0] == i) for i in plan.cls_ids}
@@ -129,8 +129,20 @@ def write_devkit(root: Path, plan: Plan) -> None:
                  description=idents[i].description) for k, i in enumerate(plan.det_ids, 1)]
     write_file(dk / "meta_det.mat", _savemat_bytes({"synsets": _synsets_struct(rows)}))
     _write_lines(dk / "ILSVRC2015_det_validation_blacklist.txt", (f"{i} {w}" for i, w in plan.det_val_blacklist))
-    for name, stems in zip(("val1", "val2"), plan.det_val_split):
-        _write_lines(dk / "det_lists" / f"{name}.txt", (f"{s} {n}" for n, s in enumerate(stems, 1)))
+    _write_det_lists(dk / "det_lists", plan)
+
+
+def _write_det_lists(folder: Path, plan: Plan) -> None:
+    """The DET val halves, each list numbered 1..n: ``val1.txt`` and ``val2.txt``, or as the ILSVRC2014
+    devkit ships them, ``ilsvrc13_val2.txt`` beside ``val.txt`` (all of val) and no val1."""
+    val1, val2 = plan.det_val_split
+    numbered = lambda stems: (f"{s} {n}" for n, s in enumerate(stems, 1))  # noqa: E731
+    if det_lists_layout(plan) == "ilsvrc2014_devkit":
+        _write_lines(folder / "ilsvrc13_val2.txt", numbered(val2))
+        _write_lines(folder / "val.txt", numbered(j.stem for j in plan.by_split("det_val")))
+        return
+    _write_lines(folder / "val1.txt", numbered(val1))
+    _write_lines(folder / "val2.txt", numbered(val2))
 
 
 def write_image_sets(root: Path, plan: Plan, results: dict) -> None:

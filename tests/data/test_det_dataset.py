@@ -142,3 +142,37 @@ def test_split_stem_missing_from_val_is_rejected():
     with pytest.raises(DataFormatError, match="val2.txt: 1 image"):
         map_split_to_val(pd.DataFrame({"stem": ["x"], "index": [1]}), pd.DataFrame({"stem": ["y"], "index": [1]}),
                          "val2.txt")
+
+
+# -- val1/val2 laid out as the ILSVRC2014 devkit ships them (devkit_val_root: tests/conftest.py) --
+def test_devkit_ilsvrc13_val2_keeps_its_order_and_official_indices(devkit_val_root):
+    rec = load_det_records(devkit_val_root.root, "val2")
+    assert rec.images["image_id"].tolist() == devkit_val_root.val2
+    assert rec.images["index"].tolist() == [6, 2, 5]
+    assert rec.boxes["image_id"].tolist() == devkit_val_root.val2
+
+
+def test_val1_without_a_list_is_val_minus_val2_minus_blacklisted_images(devkit_val_root):
+    rec = load_det_records(devkit_val_root.root, "val1")
+    assert rec.images["image_id"].tolist() == devkit_val_root.val1
+    assert rec.images["index"].tolist() == [1, 4, 7]
+    assert rec.images["path"].str.contains("Data/DET/val/").all()
+
+
+def test_image_sets_halves_are_read(devkit_val_root):
+    sets, val = devkit_val_root.root / "ILSVRC/ImageSets/DET", devkit_val_root.val
+    (sets / "val1.txt").write_text(f"{val[2]} 1\n{val[0]} 2\n")
+    (sets / "val2.txt").write_text(f"{val[6]} 1\n")
+    assert load_det_records(devkit_val_root.root, "val1").images["index"].tolist() == [3, 1]
+    assert load_det_records(devkit_val_root.root, "val2").images["index"].tolist() == [7]
+
+
+def test_missing_val2_names_every_path_tried_and_the_standard_split(devkit_val_root):
+    lists = devkit_val_root.root / "ILSVRC/devkit/data/det_lists"
+    (lists / "ilsvrc13_val2.txt").unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        load_det_records(devkit_val_root.root, "val2")
+    message = str(info.value)
+    for path in (devkit_val_root.root / "ILSVRC/ImageSets/DET/val2.txt", lists / "val2.txt", lists / "ilsvrc13_val2.txt"):
+        assert str(path) in message
+    assert "R-CNN's ILSVRC13 split" in message and "ILSVRC2014 devkit ships as data/det_lists/ilsvrc13_val2.txt" in message

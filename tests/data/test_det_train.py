@@ -229,23 +229,28 @@ def test_an_unflagged_undecodable_image_fails_or_is_replaced(det, drawn, tmp_pat
 def test_test_dataset_single_scale_and_pyramid(det):
     images_table = det["tables"]["val2"][0]
     images = pd.read_parquet(images_table)
-    single = DetTestDataset([images_table], scales=100, max_size=None)
+    single = DetTestDataset([images_table], scale=100, max_size=None)
     item = single[0]
-    assert isinstance(item["inputs"], torch.Tensor) and min(item["inputs"].shape[1:]) == 100
+    assert isinstance(item["inputs"]["primary"], torch.Tensor) and min(item["inputs"]["primary"].shape[1:]) == 100
+    assert item["inputs"]["pyramid"] == []
     s = item["data_samples"]
     assert s["image_id"] == images.image_id.iloc[0] and s["index"] == images["index"].iloc[0]
-    assert len(s["scale_factors"]) == 1 and s["ori_size"] == load_rgb_array(images.path.iloc[0]).shape[:2]
-    pyramid = DetTestDataset([images_table], scales=[64, 96, 128], max_size=150)
+    assert s["scale_factors"] == [] and s["ori_size"] == load_rgb_array(images.path.iloc[0]).shape[:2]
+    pyramid = DetTestDataset([images_table], scale=96, max_size=120, pyramid=[64, 96, 128], pyramid_max_size=150)
     item = pyramid[SampleKey(0, 5)]
-    assert isinstance(item["inputs"], list) and len(item["inputs"]) == 3
-    for x, side, (sx, sy) in zip(item["inputs"], (64, 96, 128), item["data_samples"]["scale_factors"]):
+    assert isinstance(item["inputs"]["pyramid"], list)
+    h, w = item["data_samples"]["ori_size"]
+    kept = item["data_samples"]["pyramid_scales"]
+    assert len(item["inputs"]["pyramid"]) == len(kept) == len(item["data_samples"]["scale_factors"]) >= 1
+    for x, side, (sx, sy) in zip(item["inputs"]["pyramid"], kept, item["data_samples"]["scale_factors"]):
         assert min(x.shape[1:]) == side or max(x.shape[1:]) == 150
         assert max(x.shape[1:]) <= 150
-        h, w = item["data_samples"]["ori_size"]
         assert x.shape[1:] == (round(h * sy), round(w * sx))
-    assert torch.equal(pyramid[1]["inputs"][0], pyramid[1]["inputs"][0])  # no randomness at test time
+    primary, (sx, sy) = item["inputs"]["primary"], item["data_samples"]["scale_factor"]
+    assert max(primary.shape[1:]) <= 120 and primary.shape[1:] == (round(h * sy), round(w * sx))
+    assert torch.equal(pyramid[1]["inputs"]["pyramid"][0], pyramid[1]["inputs"]["pyramid"][0])  # no randomness
     batch = det_collate([pyramid[0], pyramid[1]])
-    assert len(batch["inputs"]) == 2 and len(batch["inputs"][0]) == 3
+    assert len(batch["inputs"]) == 2 and set(batch["inputs"][0]) == {"primary", "pyramid"}
     assert [d["image_id"] for d in batch["data_samples"]] == images.image_id.iloc[:2].tolist()
 
 

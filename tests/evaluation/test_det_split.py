@@ -74,3 +74,28 @@ def test_det_blacklist_entry_outside_val_is_an_error(data_root, tmp_path, capsys
     pred.write_text("2 1 0.9 0 0 99 99\n")
     assert load_tool().main(["det", "--pred", str(pred), "--data-root", str(data_root)]) == 2
     assert f"{blacklist}:2: image index 17 is not an image of" in capsys.readouterr().err
+
+
+def test_devkit_val2_numbered_by_its_own_list_is_scored_on_official_indices(devkit_val_root, tmp_path):
+    """ilsvrc13_val2.txt (not sorted): own number 1 is official image 6, 2 is 2, 3 is 5."""
+    pred, out = tmp_path / "val2.txt", tmp_path / "det.json"
+    # images 6 and 2 hold class 2; image 5's only object, of class 1, is blacklisted (class 1: no positives)
+    pred.write_text("1 2 0.9 1 1 20 20\n2 2 0.8 1 1 20 20\n3 1 0.7 1 1 20 20\n")
+    detections, _ = read_split_det_file(pred, devkit_val_root.root, "val2", 2, numbered_by_split=True)
+    assert detections.image_index.tolist() == [6, 2, 5]
+    assert load_tool().main(["det", "--pred", str(pred), "--data-root", str(devkit_val_root.root), "--split", "val2",
+                             "--numbered-by-split", "--json-out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["ap"]["2"] == 1.0 and result["n_images"] == 3 and result["n_detections"] == 3
+
+
+def test_derived_val1_is_scored_by_official_indices_only(devkit_val_root, tmp_path, capsys):
+    """The derived val1 (official 1, 4, 7) has no list of its own, so no own numbering to map."""
+    pred = tmp_path / "val1.txt"
+    pred.write_text("1 2 0.9 1 1 20 20\n4 1 0.9 1 1 20 20\n7 2 0.9 1 1 20 20\n")
+    detections, dropped = read_split_det_file(pred, devkit_val_root.root, "val1", 2)
+    assert detections.image_index.tolist() == [1, 4, 7] and dropped == 0
+    assert load_tool().main(["det", "--pred", str(pred), "--data-root", str(devkit_val_root.root), "--split", "val1",
+                             "--numbered-by-split"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: ") and "derived val1" in err

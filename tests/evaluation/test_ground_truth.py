@@ -114,3 +114,12 @@ def test_explicit_blacklist_path_must_exist(tmp_path, synsets, write_xml):
     write_xml(tmp_path / "xml", "img", [(A, BOX)])
     with pytest.raises(FileNotFoundError):
         load_loc_ground_truth(tmp_path / "xml", synsets, tmp_path / "missing.txt")
+
+
+def test_det_halves_from_the_devkit_lists_keep_official_indices(devkit_val_root):
+    """ilsvrc13_val2.txt in its own order; no val1 list: val1 is val minus val2 minus blacklisted images."""
+    gt = load_det_ground_truth(data_root=devkit_val_root.root, split="val2")
+    assert gt.stems == devkit_val_root.val2 and gt.image_index.tolist() == [6, 2, 5]
+    assert gt.object_image.tolist() == [0, 1, 2]
+    gt = load_det_ground_truth(data_root=devkit_val_root.root, split="val1")
+    assert gt.stems == devkit_val_root.val1 and gt.image_index.tolist() == [1, 4, 7]

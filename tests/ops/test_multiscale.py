@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torchvision.ops import roi_pool
 
 import ilsvrc_pipe.ops.multiscale as ms
 from ilsvrc_pipe.ops.multiscale import maxout_merge, pool_two_scales, scaled_roi_sizes, select_two_scales
@@ -151,3 +152,10 @@ def test_pool_two_scales_checks_inputs_and_handles_no_rois():
     with pytest.raises(ValueError, match="channels"):
         mixed = [torch.zeros(1, 1, 4, 4), torch.zeros(1, 2, 4, 4)]
         pool_two_scales(mixed, torch.zeros(1, 4), (0.5, 1.0), 1.0, 2, 4)
+
+
+def test_pool_two_scales_on_a_pyramid_merged_to_one_level_is_plain_pooling():
+    fm = torch.randn(1, 3, 20, 30, generator=torch.Generator().manual_seed(0))
+    rois = torch.tensor([[0.0, 0.0, 100.0, 80.0], [40.0, 16.0, 200.0, 150.0]])
+    out = pool_two_scales([fm], rois, (0.75,), 1 / 8, 2, 224)
+    torch.testing.assert_close(out, roi_pool(fm, [rois * 0.75], 2, 1 / 8))

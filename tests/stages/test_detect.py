@@ -25,8 +25,8 @@ def test_row_modes_follow_the_paper_table():
 
 def test_to_image_frame_scales_back_converts_and_clips():
     dets = Detections(torch.tensor([[10.0, 20.0, 50.0, 40.0], [0.0, 0.0, 400.0, 300.0]]), torch.ones(2), torch.ones(2))
-    meta = {"scale_factors": [(0.5, 0.5), (2.0, 2.0)], "ori_size": (100, 150)}
-    boxes = to_image_frame(dets, meta, primary=1)
+    meta = {"scale_factor": (2.0, 2.0), "scale_factors": [(0.5, 0.5), (2.0, 2.0)], "ori_size": (100, 150)}
+    boxes = to_image_frame(dets, meta)
     # continuous [5, 10, 25, 20) at scale 1 -> inclusive [5, 10, 24, 19]; the second box clips to the image
     assert boxes.tolist() == [[5, 10, 24, 19], [0, 0, 149, 99]]
 
@@ -34,7 +34,7 @@ def test_to_image_frame_scales_back_converts_and_clips():
 def test_to_image_frame_keeps_sub_pixel_boxes_ordered():
     # 0.02 px high at the top border: inclusive y2 = -0.98 would clip to 0, above y1 = 0.01
     dets = Detections(torch.tensor([[12.0, 0.01, 32.0, 0.03]]), torch.ones(1), torch.ones(1))
-    x1, y1, x2, y2 = to_image_frame(dets, {"scale_factors": [(1.0, 1.0)], "ori_size": (60, 80)}, 0)[0]
+    x1, y1, x2, y2 = to_image_frame(dets, {"scale_factor": (1.0, 1.0), "ori_size": (60, 80)})[0]
     assert 0 <= x1 <= x2 <= 79 and 0 <= y1 <= y2 <= 59
 
 
@@ -51,3 +51,28 @@ def test_floor_scores_whole_images_by_training_frequency(tmp_path):
     assert freq == {1: 0.25, 2: 0.25}   # devkit ids: n2 is 1, n1 is 2; each class on 1 of 4 images
     floor = floor_detections(art, "val2", freq)
     assert len(floor) == 4 and floor[floor.image_id == "b"][["x2", "y2"]].values.tolist() == [[19, 5], [19, 5]]
+
+
+def test_missing_val2_ground_truth_names_the_lists_the_data_stage_reads(tmp_path):
+    import logging
+
+    from mmengine.config import Config
+
+    from ilsvrc_pipe.stages.base import DeclaredConfig, StageContext
+    from ilsvrc_pipe.stages.detect import DetectStage
+
+    art = Artifacts(tmp_path / "w", tmp_path / "s")
+    syn = SynsetTable(("n1", "n2"), ("one", "two"))
+    art.write_classes({"clsloc": syn, "det": syn})
+    images = pd.DataFrame({"image_id": ["a"], "index": [1], "width": [10], "height": [5]})
+    art.write_records("det", "train", images, pd.DataFrame(columns=["image_id", "wnid", "x1", "y1", "x2", "y2"]))
+    root = tmp_path / "data"
+    ctx = StageContext(DeclaredConfig(Config(dict(det=dict())), DetectStage.reads, "det"), root, art, "det",
+                       logging.getLogger("test_detect"))
+    with pytest.raises(FileNotFoundError) as info:
+        DetectStage().run(ctx)
+    message = str(info.value)
+    for rel in ("ILSVRC/ImageSets/DET/val2.txt", "ILSVRC/devkit/data/det_lists/val2.txt",
+                "ILSVRC/devkit/data/det_lists/ilsvrc13_val2.txt"):
+        assert str(root / rel) in message
+    assert "Annotations/DET/val" in message

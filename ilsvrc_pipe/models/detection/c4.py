@@ -155,6 +155,12 @@ class C4FasterRCNN(BaseModel):
         """Load a ``ResNetClassifier`` state dict's ResNet (BN statistics into the frozen norms)."""
         self.backbone.load_state_dict(classifier_backbone_state(state_dict), strict=True)
 
+    def unused_parameters(self) -> list[str]:
+        """Trainable parameters a training step leaves without gradient: none. conv5 (``layer4``),
+        which the trunk's ``forward`` skips, is the per-region network, and the losses keep every
+        head in the graph, also for a batch without positives; DDP then skips its unused-parameter search."""
+        return []
+
     # -- the network, piece by piece (test-time modes call these directly) ------------------------
     def features(self, batch: Tensor) -> Tensor:
         """conv4 feature map, stride 16."""

@@ -2,8 +2,8 @@
 ensembles. They call the detector's parts directly (features -> proposals -> pool -> conv5 ->
 predictor -> decode), because maxout, voting and ensembles need the raw per-class scores.
 
-One image at a time, in the frame of its primary scale (the RPN's); detections are returned in
-that frame and the caller divides by the image's scale factor. For every RoI a member gives class
+One image at a time, in the frame of its primary input (the RPN's); detections are returned in
+that frame and the caller divides by the primary input's scale factor. For every RoI a member gives class
 probabilities ``(R, C+1)`` and per-class boxes ``(R, C+1, 4)``; an ensemble averages those of its
 members over the union of their proposals (``ops/ensemble.py``).
 """
@@ -43,16 +43,23 @@ class Detections:
 
 
 class MemberView:
-    """One detector's view of one image: conv4 of the primary scale (RPN, context), its proposals,
-    and conv4 of every pyramid scale (multi-scale testing), each computed on first use: every
-    network call then happens inside :func:`detect` (its ``no_grad``, and the caller's autocast)."""
+    """One detector's view of one image: conv4 of the primary input (RPN, context), its proposals,
+    and conv4 of every pyramid level (multi-scale testing), each computed on first use: every
+    network call then happens inside :func:`detect` (its ``no_grad``, and the caller's autocast).
 
-    def __init__(self, model: C4FasterRCNN, pyramid: Sequence[Tensor], primary: int):
+    ``pyramid``: the levels, heights strictly increasing (``PackDetPyramid`` merges equal ones).
+    ``primary``: the primary input itself (a tensor), or the index of the pyramid level that is it.
+    Primary and levels are resizes of one image, so a level of the primary input's size IS the
+    primary input: its conv4 is the primary's, computed once.
+    """
+
+    def __init__(self, model: C4FasterRCNN, pyramid: Sequence[Tensor], primary: int | Tensor):
         device = next(model.parameters()).device
-        self.model, self.pyramid, self.primary = model, [im.to(device) for im in pyramid], int(primary)
-        image = self.pyramid[self.primary]
-        self.size = (int(image.shape[-2]), int(image.shape[-1]))
-        self.batch, _ = pad_batch([image], model.stride)
+        own = primary.to(device) if isinstance(primary, Tensor) else None
+        self.model, self.pyramid = model, [own if im is primary else im.to(device) for im in pyramid]
+        self.image = self.pyramid[int(primary)] if own is None else own
+        self.size = (int(self.image.shape[-2]), int(self.image.shape[-1]))
+        self.batch, _ = pad_batch([self.image], model.stride)
         self._feat: Tensor | None = None
         self._proposals: Tensor | None = None
         self._pyramid_feats: list[Tensor] | None = None
@@ -68,18 +75,26 @@ class MemberView:
             self._proposals = self.model.proposals(self.batch, [self.size], self.feat)[0][0]
         return self._proposals
 
+    def is_primary(self, image: Tensor) -> bool:
+        return tuple(image.shape) == tuple(self.image.shape)
+
     def pyramid_features(self) -> tuple[list[Tensor], list[float]]:
-        """conv4 of every scale and its size relative to the primary scale."""
+        """conv4 of every level and its size relative to the primary input."""
         if self._pyramid_feats is None:
-            self._pyramid_feats = [self.feat if i == self.primary else self.model.features(pad_batch([im], self.model.stride)[0])
-                                   for i, im in enumerate(self.pyramid)]
-        base = float(self.pyramid[self.primary].shape[-2])
+            self._pyramid_feats = [self.feat if self.is_primary(im) else
+                                   self.model.features(pad_batch([im], self.model.stride)[0]) for im in self.pyramid]
+        base = float(self.image.shape[-2])
         return self._pyramid_feats, [float(im.shape[-2]) / base for im in self.pyramid]
+
+    def uses_pyramid(self, mode: "DetectionMode") -> bool:
+        """Multi-scale pooling, unless the pyramid adds nothing to the primary input (no level, or
+        one level that is the primary input)."""
+        return mode.multiscale and bool(self.pyramid) and not (len(self.pyramid) == 1 and self.is_primary(self.pyramid[0]))
 
     def outputs(self, rois: Tensor, mode: "DetectionMode") -> tuple[Tensor, Tensor]:
         """Softmax scores ``(R, C+1)`` and decoded, clipped boxes ``(R, C+1, 4)`` of ``rois``."""
         pooled = None
-        if mode.multiscale and len(self.pyramid) > 1:
+        if self.uses_pyramid(mode):
             feats, factors = self.pyramid_features()
             pooler = self.model.roi_pooler
             # float32 maps (half under autocast): RoIs take the maps' dtype, and CPU roi_pool lacks bf16

@@ -1,10 +1,19 @@
 """Test-time modes of the C4 detector: every row's path runs and keeps its promises."""
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 
+from ilsvrc_pipe.data.det_pyramid import det_test_inputs
+from ilsvrc_pipe.data.det_train import PackDetPyramid
 from ilsvrc_pipe.models.detection.c4 import C4FasterRCNN
 from ilsvrc_pipe.models.detection.inference import (MemberView, DetectionMode, detect, per_class_predictions,
                                                      regressed_boxes)
+
+
+PAPER = Path(__file__).resolve().parents[3] / "configs/ilsvrc2015/ilsvrc2015.py"
 
 
 def tiny(seed=0, **kw):
@@ -63,3 +72,65 @@ def test_an_image_without_proposals_gives_no_detections():
     for mode in (DetectionMode(), DetectionMode(refine=True, multiscale=True, target_size=24)):
         dets = detect([view], mode)
         assert dets.boxes.shape == (0, 4) and dets.scores.numel() == 0
+
+
+def counting_features(model):
+    """Count the conv4 computations of ``model``."""
+    calls = []
+    real = model.features
+
+    def features(batch):
+        calls.append(tuple(batch.shape[-2:]))
+        return real(batch)
+
+    model.features = features
+    return calls
+
+
+def test_a_primary_input_of_its_own_shares_conv4_with_the_level_of_its_size():
+    a = tiny(0)
+    levels = pyramid()
+    calls = counting_features(a)
+    view = MemberView(a, levels, levels[1])          # the packer hands the same tensor
+    detect([view], DetectionMode(multiscale=True, target_size=24))
+    assert len(calls) == 2                            # the primary's conv4 is the second level's
+    calls.clear()
+    own = torch.randn(3, 48, 70)                      # a primary input of another size than every level
+    view = MemberView(a, levels, own)
+    assert view.size == (48, 70) and view.uses_pyramid(DetectionMode(multiscale=True))
+    dets = detect([view], DetectionMode(refine=True, multiscale=True, target_size=24))
+    assert len(calls) == 3 and (dets.boxes[:, 2] <= 70).all() and (dets.boxes[:, 3] <= 48).all()
+    _, factors = view.pyramid_features()
+    assert factors == [40 / 48, 64 / 48]
+
+
+def test_a_pyramid_merged_to_one_level_still_runs():
+    a = tiny(0)
+    levels = pyramid()
+    mode = DetectionMode(refine=True, multiscale=True, target_size=24)
+    same = MemberView(a, levels[1:], levels[1])      # the level is the primary input: single-scale pooling
+    assert not same.uses_pyramid(mode)
+    other = MemberView(a, levels[:1], levels[1])      # one level of another size: pooled from it
+    assert other.uses_pyramid(mode)
+    for view in (same, other):
+        dets = detect([view], mode)
+        assert (dets.boxes[:, 2] <= 90).all() and (dets.boxes[:, 3] <= 64).all()
+
+
+def test_the_multiscale_row_runs_on_the_paper_pyramid_at_imagenet_aspect_ratios():
+    """Under one cap of 1000 for the whole pyramid these photos' levels collapsed and the maxout raised."""
+    pack = PackDetPyramid(**det_test_inputs(Config.fromfile(str(PAPER)).det["test"]))
+    torch.manual_seed(0)
+    model = C4FasterRCNN(dict(depth=18, width=0.25), num_classes=3, anchor_sizes=(64, 128, 256),
+                         anchor_ratios=(1.0,), roi_output_size=4,
+                         rpn_post_nms_top_n=dict(training=20, testing=12)).eval()
+    rng = np.random.default_rng(0)
+    for width, height in [(500, 281), (500, 375), (375, 500), (1000, 200)]:
+        img = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        item = pack({"img": img, "image_id": "x", "index": 1, "ori_shape": (height, width)})
+        view = MemberView(model, item["inputs"]["pyramid"], item["inputs"]["primary"])
+        dets = detect([view], DetectionMode(refine=True, multiscale=True))
+        h, w = view.size
+        assert len(view.pyramid) == 5 and len(dets.scores) > 0, (width, height)
+        assert (dets.boxes[:, 0] >= 0).all() and (dets.boxes[:, 1] >= 0).all()
+        assert (dets.boxes[:, 2] <= w).all() and (dets.boxes[:, 3] <= h).all()

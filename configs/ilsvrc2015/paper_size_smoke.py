@@ -1,0 +1,44 @@
+# The paper config with only its counts cut, so that every stage runs at the paper's sizes in minutes on
+# two CPU processes: image sizes, training and test scales, crops, the DET pyramid, proposal counts, NMS
+# thresholds, batch sizes and the batch rule are those of ilsvrc2015.py. What is cut: epochs (one each),
+# images per split (the data root's), how many proposals the R-CNN trains and tests on, ensemble sizes
+# (one classifier, one localizer, two detectors) and the depth (ResNet-18).
+#
+#   torchrun --nproc_per_node 2 tools/run_pipeline.py --stage all --launcher pytorch \
+#       --config configs/ilsvrc2015/paper_size_smoke.py --data-root ROOT
+#
+# ROOT is any ILSVRC-layout folder; without --data-root the generator's paper_size preset (ImageNet-sized
+# photos: shorter sides 281-500, aspect ratios 0.5-2.0, the real devkit's DET lists) is written to
+# data/paper_size_ilsvrc on first use. tests/test_paper_size_smoke.py runs exactly this.
+_base_ = ['./ilsvrc2015.py']
+
+data = dict(
+    root='data/paper_size_ilsvrc',
+    generate=dict(_delete_=True, preset='paper_size', seed=0),   # the base config never generates
+)
+
+cls = dict(
+    models=[dict(name='resnet18', backbone=dict(depth=18))],
+    train=dict(max_epochs=1, num_workers=2),
+)
+
+rpn = dict(
+    models=[dict(name='rpn_r18', init_from='resnet18')],
+    train=dict(max_epochs=1, num_workers=2),
+)
+
+rcnn = dict(
+    models=[dict(name='rcnn_r18', rpn='rpn_r18', init_from='resnet18')],
+    train=dict(top_k=8, max_epochs=1, num_workers=2),   # paper: the top 200 proposals of each image
+    test=dict(top_k=10),                                 # paper: all 200 proposals of each class
+)
+
+det = dict(
+    models=[
+        dict(name='det_r18', init_from='resnet18'),
+        dict(name='det_r18_context', init_from='resnet18', context=True, seed=1),
+    ],
+    train=dict(max_epochs=1, num_workers=2),
+    rows=dict(baseline='det_r18', refine='det_r18', refine_context='det_r18_context',
+              refine_context_multiscale='det_r18_context', ensemble=['det_r18', 'det_r18_context']),
+)
