@@ -14,7 +14,9 @@ Units (all seconds): ``cls_train_img`` (R-101 forward+backward+SGD of one 224 cr
 5 classes), ``rcnn_crop`` (rescoring one proposal: warp + R-101 forward, batch 32),
 ``det_trunk_600`` (conv1-conv4 of an 800x600 image), ``det_roi`` (conv5 + heads of one RoI, 300 per
 call), ``det_rpn_600`` (the C4 RPN at 600 after the trunk), ``det_pyramid`` (conv4 of the 5 scales
-{200..1000}), ``det_train_img`` (one detector training step on one 800x600 image).
+{200..1000}), ``det_train_img`` (one detector training step on one 800x600 image). The RPNs'
+box regression is zeroed (``_full_run_memory.zero_rpn_box_deltas``): a random RPN's boxes collapse
+when clipped and it proposes nothing, so the proposal NMS and the sampled RoIs would go unmeasured.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Callable
 
 import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/openmp_env.py)
 import torch
+from _full_run_memory import zero_rpn_box_deltas   # random RPNs propose nothing: see there
 
 SIZE = (375, 500)    # a typical ImageNet image (height, width)
 DET_SIZE = (600, 800)
@@ -93,7 +96,7 @@ def measure_rpn(cfg, reps: int) -> dict:
     from ilsvrc_pipe.specs import rpn_model_cfg
 
     model_cfg = rpn_model_cfg(cfg.rpn["models"][0], cfg.rpn, _members(cfg.cls), 1000)
-    model = MODELS.build({k: v for k, v in model_cfg.items() if k != "init_cfg"})
+    model = zero_rpn_box_deltas(MODELS.build({k: v for k, v in model_cfg.items() if k != "init_cfg"}))
     image = torch.randn(3, *SIZE)
     classes = [1, 7, 30, 400, 999]
     return {"rpn_dense_img": best_time(lambda: propose_dense(model, image, classes, cfg.rpn["test"]["dense_scales"]),
@@ -122,7 +125,7 @@ def measure_detector(cfg, reps: int) -> dict:
     from ilsvrc_pipe.specs import det_model_cfg
 
     model_cfg = det_model_cfg(cfg.det["models"][0], cfg.det, _members(cfg.cls), 200)
-    model = MODELS.build({k: v for k, v in model_cfg.items() if k != "init_cfg"}).eval()
+    model = zero_rpn_box_deltas(MODELS.build({k: v for k, v in model_cfg.items() if k != "init_cfg"})).eval()
     image = torch.randn(3, *DET_SIZE)
     batch, sizes = pad_batch([image], model.stride)
     out = {}

@@ -11,6 +11,7 @@ root and :func:`check_data_root` once the root is known, both for the stages it 
 * precision against the device (``precision.py``);
 * global batch sizes against the number of processes (``batch_rule.py``);
 * the DET test pyramid (``data/det_pyramid.py``);
+* the caps on images per split (``data/subset.py``);
 * pretrained weight files, resolved and loaded strictly (``specs.check_pretrained``);
 * the DET val1/val2 lists of the data root (``data/det_val_halves.py``).
 """
@@ -25,6 +26,7 @@ import torch
 from .batch_rule import TRAINED_STAGES, check_batch_sizes
 from .data.det_pyramid import check_test_pyramid
 from .data.det_val_halves import check_det_split_lists
+from .data.subset import check_max_images
 from .data.synsets import ilsvrc_dir
 from .precision import check as check_precision
 from .specs import check_pretrained
@@ -34,6 +36,8 @@ def check_settings(cfg, stages: Iterable[str], world_size: int, device: torch.de
     """The config's settings for a run of ``stages`` on ``world_size`` processes on ``device``."""
     stages = list(stages)
     check_precision(cfg, device)
+    if "data" in stages:
+        check_max_images(cfg.get("data", None))
     check_batch_sizes(cfg, world_size, [s for s in stages if s in TRAINED_STAGES])
     if "cls" in stages:
         check_pretrained(dict(cfg.get("cls", {}) or {}))

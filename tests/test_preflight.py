@@ -68,6 +68,14 @@ def test_a_missing_weight_file_is_refused_when_cls_runs(paper, tmp_path):
     check_settings(paper, ["det"], 8, CPU)   # cls finished earlier: its weight file is not read again
 
 
+def test_bad_image_caps_are_refused_when_data_runs(paper):
+    paper = Config(paper.to_dict())
+    paper.data["max_images"] = dict(loc_val=0)
+    with pytest.raises(UserInputError, match=r"data\.max_images\.loc_val"):
+        check_settings(paper, ALL, 1, CPU)
+    check_settings(paper, ["cls"], 1, CPU)
+
+
 def test_fp16_training_needs_a_gpu(paper):
     paper = Config(paper.to_dict())
     paper.precision.train = "fp16"

@@ -134,7 +134,7 @@ def _run_and_check(args, name: str, command: list[str], config: str, preset: str
     if res.returncode:
         tail = [line for line in res.stderr.strip().splitlines() if line.strip()][-1:] or ["no output"]
         raise CheckFailed(f"exit {res.returncode}: {tail[0][:300]} (log in {work / 'logs'})")
-    check = check_finished_run(work, subs, root)
+    check = check_finished_run(work, subs)
     if not check.ok:
         raise CheckFailed("; ".join(check.problems)[:400])
     return ", ".join(f"{k} {v:.4f}" for k, v in check.scores.items())

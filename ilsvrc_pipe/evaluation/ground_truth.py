@@ -111,3 +111,47 @@ def load_det_ground_truth(xml_dir: str | os.PathLike | None = None, synsets: Syn
                           np.asarray([synsets.id_of(w) for w in table["wnid"]], dtype=np.int64)], axis=1).reshape(-1, 2)
     return DetGroundTruth(list(images["stem"]), images["index"].to_numpy(np.int64),
                           object_image, object_class, object_boxes, pairs)
+
+
+# -- subsets (the data stage's per-split caps, ``data/subset.py``) --------------------------------
+def _kept_objects(object_image: np.ndarray, kept_positions: np.ndarray, n_images: int):
+    """Which objects belong to kept images, and their images' new 0-based positions."""
+    new_position = np.full(n_images, -1, dtype=np.int64)
+    new_position[kept_positions] = np.arange(len(kept_positions))
+    moved = new_position[np.asarray(object_image, dtype=np.int64)]
+    return moved >= 0, moved
+
+
+def subset_loc_ground_truth(gt: LocGroundTruth, stems) -> LocGroundTruth:
+    """The ground truth of the images named by ``stems``, kept in ``gt``'s (sorted) order.
+
+    The blacklist holds 1-based numbers of the image list, which a scorer reads as positions: each
+    entry of a kept image is renumbered to that image's position in the kept list (duplicates stay,
+    as the devkit counts them), entries of dropped images go. A stem ``gt`` lacks is a ValueError."""
+    position = {s: i for i, s in enumerate(gt.stems)}
+    missing = [s for s in stems if s not in position]
+    if missing:
+        raise ValueError(f"{len(missing)} image(s) to keep are not in the ground truth, e.g. {missing[0]!r}")
+    kept = np.asarray(sorted({position[s] for s in stems}), dtype=np.int64)
+    on_kept, moved = _kept_objects(gt.object_image, kept, len(gt.stems))
+    black_kept, black_moved = _kept_objects(np.asarray(gt.blacklist, dtype=np.int64) - 1, kept, len(gt.stems))
+    return LocGroundTruth([gt.stems[i] for i in kept], np.asarray(gt.class_ids)[kept], moved[on_kept],
+                          np.asarray(gt.object_class)[on_kept], np.asarray(gt.object_boxes)[on_kept],
+                          black_moved[black_kept] + 1)
+
+
+def subset_det_ground_truth(gt: DetGroundTruth, image_indices) -> DetGroundTruth:
+    """The ground truth of the images whose official index is in ``image_indices``, kept in ``gt``'s
+    (list) order with their official indices; blacklist pairs of dropped images go. An index ``gt``
+    lacks is a ValueError."""
+    indices = np.asarray(gt.image_index, dtype=np.int64)
+    wanted = np.unique(np.asarray(list(image_indices), dtype=np.int64))
+    missing = wanted[~np.isin(wanted, indices)]
+    if missing.size:
+        raise ValueError(f"{missing.size} image index(es) to keep are not in the ground truth, e.g. {missing[0]}")
+    kept = np.flatnonzero(np.isin(indices, wanted))
+    on_kept, moved = _kept_objects(gt.object_image, kept, len(gt.stems))
+    pairs = np.asarray(gt.blacklist, dtype=np.int64).reshape(-1, 2)
+    return DetGroundTruth([gt.stems[i] for i in kept], indices[kept], moved[on_kept],
+                          np.asarray(gt.object_class)[on_kept], np.asarray(gt.object_boxes)[on_kept],
+                          pairs[np.isin(pairs[:, 0], wanted)])

@@ -43,8 +43,8 @@ cluttered   14 classes x 60 train (half boxed), 210 val,   10 classes (4 shared)
             patterns mini never draws; 2-6 distractors,    rest 15-70 % of the shorter side
             a quarter of them textured; wider colour and
             lighting; 20 % softened
-paper_size  4 classes x 12 train (half boxed), 8 val,      4 classes (2 shared), 4 train per class +    281-500,
-            4 test; ImageNet's image sizes; val holds      4 ILSVRC2014 + 2 negatives, 12 val, 4 test;  width/
+paper_size  4 classes x 8 train (half boxed), 8 val,       4 classes (2 shared), 2 train per class +    281-500,
+            4 test; ImageNet's image sizes; val holds      3 ILSVRC2014 + 1 negative, 6 val, 2 test;    width/
             portrait and landscape images                  small objects 20-60 px; val holds portrait   height
                                                            and landscape images; DET val lists as the   0.5..2.0
                                                            ILSVRC2014 devkit ships them

@@ -42,9 +42,9 @@ PRESETS: dict[str, dict] = {
     # every trap; its DET val lists are laid out as the public ILSVRC2014 devkit ships them. Small DET
     # objects are 20-60 px (mini's 10-28 px would be specks on these images).
     "paper_size": dict(
-        cls_classes=4, cls_train_per_class=12, cls_val=8, cls_test=4,
-        det_classes=4, det_shared=2, det_train_per_class=4, det_train_2014=4, det_negatives=2,
-        det_val=12, det_test=4, short_side=(281, 500), aspect_range=(0.5, 2.0), both_orientations=True,
+        cls_classes=4, cls_train_per_class=8, cls_val=8, cls_test=4,
+        det_classes=4, det_shared=2, det_train_per_class=2, det_train_2014=3, det_negatives=1,
+        det_val=6, det_test=2, short_side=(281, 500), aspect_range=(0.5, 2.0), both_orientations=True,
         det_lists="ilsvrc2014_devkit", style=SceneStyle(det_small_px=(20, 60))),
 }
 ASPECT_RANGE = (0.75, 1.33)          # image width / height, unless a preset sets its aspect_range

@@ -7,6 +7,9 @@ import pytest
 from ilsvrc_pipe.data.errors import DataFormatError
 from ilsvrc_pipe.data.synsets import read_synsets
 from ilsvrc_pipe.evaluation import evaluate_det_arrays, load_det_ground_truth, load_loc_ground_truth
+from ilsvrc_pipe.evaluation.ground_truth import (DetGroundTruth, LocGroundTruth, subset_det_ground_truth,
+                                                subset_loc_ground_truth)
+from ilsvrc_pipe.evaluation.loc import evaluate_loc
 
 A, B = "n01440764", "n01443537"
 BOX = [0, 0, 99, 99]
@@ -123,3 +126,52 @@ def test_det_halves_from_the_devkit_lists_keep_official_indices(devkit_val_root)
     assert gt.object_image.tolist() == [0, 1, 2]
     gt = load_det_ground_truth(data_root=devkit_val_root.root, split="val1")
     assert gt.stems == devkit_val_root.val1 and gt.image_index.tolist() == [1, 4, 7]
+
+
+# -- subsets (the data stage's per-split caps) ---------------------------------------------------
+def _loc_gt() -> LocGroundTruth:
+    """Five images s0..s4 (classes 1, 2, 1, 2, 1), s2 with two objects; blacklist 2, 4, 4 (as listed)."""
+    return LocGroundTruth([f"s{i}" for i in range(5)], np.array([1, 2, 1, 2, 1]),
+                          np.array([0, 1, 2, 2, 3, 4]), np.array([1, 2, 1, 1, 2, 1]),
+                          np.arange(24, dtype=np.float64).reshape(6, 4), np.array([2, 4, 4]))
+
+
+def test_loc_subset_renumbers_the_blacklist_to_positions_in_the_kept_list():
+    full = _loc_gt()
+    gt = subset_loc_ground_truth(full, ["s3", "s0", "s2"])       # kept in the ground truth's order
+    assert gt.stems == ["s0", "s2", "s3"] and gt.class_ids.tolist() == [1, 1, 2]
+    assert gt.object_image.tolist() == [0, 1, 1, 2] and gt.object_class.tolist() == [1, 1, 1, 2]
+    assert gt.object_boxes.tolist() == full.object_boxes[[0, 2, 3, 4]].tolist()
+    # image 4 (s3) is the 3rd kept image; image 2 (s1) is gone; the duplicate stays, as listed
+    assert gt.blacklist.tolist() == [3, 3]
+    assert [gt.stems[b - 1] for b in gt.blacklist] == [full.stems[b - 1] for b in full.blacklist if b != 2]
+
+
+def test_loc_subset_scores_like_the_full_ground_truth_on_the_kept_images():
+    full, keep = _loc_gt(), [0, 2, 3]
+    boxes = full.object_boxes[[0, 1, 2, 4, 5]][:, None, :]      # the first object of each image
+    labels = np.array([[1], [2], [1], [1], [1]])                  # right but for s3 (class 2), blacklisted
+    gt = subset_loc_ground_truth(full, [full.stems[i] for i in keep])
+    cut = evaluate_loc(labels[keep], boxes[keep], gt)
+    assert cut["n_images"] == 3 and cut["n_blacklisted"] == 2 and cut["loc_error"][0] == 0.0
+    wrong = labels[keep].copy()
+    wrong[0] = 2                                                  # s0 is counted: its miss is an error
+    assert evaluate_loc(wrong, boxes[keep], gt)["loc_error"][0] > 0.0
+
+
+def test_loc_subset_rejects_an_image_it_does_not_have():
+    with pytest.raises(ValueError, match="s9"):
+        subset_loc_ground_truth(_loc_gt(), ["s0", "s9"])
+
+
+def test_det_subset_keeps_official_indices_and_the_blacklist_of_kept_images():
+    full = DetGroundTruth(["a", "b", "c", "d"], np.array([7, 2, 5, 9]), np.array([0, 1, 1, 3]),
+                          np.array([1, 1, 2, 2]), np.arange(16, dtype=np.float64).reshape(4, 4),
+                          np.array([[2, 1], [5, 2], [9, 1], [3, 2]]))
+    gt = subset_det_ground_truth(full, [9, 2])
+    assert gt.stems == ["b", "d"] and gt.image_index.tolist() == [2, 9]      # list order kept
+    assert gt.object_image.tolist() == [0, 0, 1] and gt.object_class.tolist() == [1, 2, 2]
+    assert gt.object_boxes.tolist() == full.object_boxes[[1, 2, 3]].tolist()
+    assert gt.blacklist.tolist() == [[2, 1], [9, 1]]
+    with pytest.raises(ValueError, match="4"):
+        subset_det_ground_truth(full, [2, 4])

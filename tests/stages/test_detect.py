@@ -76,3 +76,14 @@ def test_missing_val2_ground_truth_names_the_lists_the_data_stage_reads(tmp_path
                 "ILSVRC/devkit/data/det_lists/ilsvrc13_val2.txt"):
         assert str(root / rel) in message
     assert "Annotations/DET/val" in message
+
+
+def test_the_best_row_is_chosen_on_the_classes_val2_holds():
+    """A val2 cut to a few images may hold no object of a class: by the devkit's rule that class's AP is
+    NaN once a row detects it, and so is the row's mAP; rows are then compared on the other classes."""
+    from ilsvrc_pipe.stages.detect import row_choice_score
+
+    nan = float("nan")
+    assert row_choice_score({"mAP": 0.5, "ap": {1: 0.5}, "npos": {1: 3}}) == 0.5
+    assert row_choice_score({"mAP": nan, "ap": {1: 0.5, 2: nan, 3: 0.25}, "npos": {1: 3, 2: 0, 3: 1}}) == 0.375
+    assert row_choice_score({"mAP": nan, "ap": {2: nan}, "npos": {2: 0}}) == float("-inf")

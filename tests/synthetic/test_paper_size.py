@@ -54,8 +54,8 @@ def test_images_are_imagenet_sized_in_both_orientations(paper_plan):
 def test_counts_and_every_trap(paper_plan):
     count = {s: len(paper_plan.by_split(s)) for s in ("cls_train", "cls_val", "cls_test", "det_train", "det_val",
                                                         "det_test")}
-    assert count == dict(cls_train=4 * 12, cls_val=8, cls_test=4, det_train=4 * 4 + 4 + 2, det_val=12, det_test=4)
-    assert sum(1 for j in paper_plan.by_split("cls_train") if j.xml_rel) == 24
+    assert count == dict(cls_train=4 * 8, cls_val=8, cls_test=4, det_train=4 * 2 + 3 + 1, det_val=6, det_test=2)
+    assert sum(1 for j in paper_plan.by_split("cls_train") if j.xml_rel) == 16
     assert len(paper_plan.det_ids) == 4 and len(set(paper_plan.cls_ids) & set(paper_plan.det_ids)) == 2
     traps = traps_manifest(paper_plan)
     assert all(traps[name] for name in traps), [name for name in traps if not traps[name]]
@@ -70,12 +70,12 @@ def test_det_val_lists_are_laid_out_like_the_ilsvrc2014_devkit(paper_root, paper
     assert [int(n) for _, n in val2] == list(range(1, len(val2) + 1))
     stems = [s for s, _ in val2]
     assert stems != sorted(stems), "the devkit's val2 is in its own order, not sorted"
-    assert len(stems) == 5   # 12 val images, 2 blacklisted, the other 10 halved
+    assert len(stems) == 2   # 6 val images, 2 blacklisted, the other 4 halved
     records = load_det_records(paper_root, "val2").images
     assert records["image_id"].tolist() == stems
     val1 = load_det_records(paper_root, "val1").images
     black = {int(ln.split()[0]) for ln in (il / "devkit/data/ILSVRC2015_det_validation_blacklist.txt").read_text().splitlines()}
-    assert len(val1) == 12 - len(stems) - len(black) and not set(val1["index"]) & black
+    assert len(val1) == 6 - len(stems) - len(black) and not set(val1["index"]) & black
     assert not set(val1["image_id"]) & set(stems)
 
 
