@@ -163,6 +163,29 @@ def _ground_truth_cache_in_tmp(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ILSVRC_PIPE_CACHE_DIR", str(tmp_path_factory.mktemp("gt_cache")))
 
 
+def randomised_torchvision(arch: str = "resnet18", seed: int = 0):
+    """A torchvision ResNet with random weights and non-trivial BN (eval mode), so a wrong name mapping
+    shows in its outputs."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(seed)
+    model = getattr(torchvision.models, arch)(weights=None)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_(std=0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def torchvision_resnet():
+    """:func:`randomised_torchvision` (test modules cannot import conftest under importlib mode)."""
+    return randomised_torchvision
+
+
 @pytest.fixture
 def torch_threads():
     """``torch.set_num_threads`` for the test; the count it found is put back afterwards."""

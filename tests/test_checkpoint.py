@@ -28,20 +28,8 @@ def restore_safe_globals():
     torch.serialization.add_safe_globals(saved)
 
 
-def randomised_torchvision_resnet18() -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = torchvision.models.resnet18(weights=None)
-    for m in model.modules():   # non-trivial BN so a wrong mapping would show in eval outputs
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_()
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(std=0.1)
-    return model.eval()
-
-
-def test_torchvision_round_trip(tmp_path):
-    theirs = randomised_torchvision_resnet18()
+def test_torchvision_round_trip(tmp_path, torchvision_resnet):
+    theirs = torchvision_resnet()
     path = tmp_path / "resnet18.pth"
     torch.save(theirs.state_dict(), path)
     ours = ResNetClassifier(dict(depth=18), num_classes=1000).eval()
@@ -59,18 +47,18 @@ def test_torchvision_round_trip(tmp_path):
         torch.testing.assert_close(back(x), theirs(x))
 
 
-def test_backbone_import_ignores_fc(tmp_path):
+def test_backbone_import_ignores_fc(tmp_path, torchvision_resnet):
     path = tmp_path / "resnet18.pth"
-    torch.save(randomised_torchvision_resnet18().state_dict(), path)
+    torch.save(torchvision_resnet().state_dict(), path)
     backbone = ResNet(depth=18)
     assert load_torchvision_resnet(backbone, path) == ([], [])
     finetune = ResNetClassifier(dict(depth=18), num_classes=10)
     load_torchvision_resnet(finetune.backbone, path)
 
 
-def test_shape_mismatch_names_key_and_shapes(tmp_path):
+def test_shape_mismatch_names_key_and_shapes(tmp_path, torchvision_resnet):
     path = tmp_path / "resnet18.pth"
-    torch.save(randomised_torchvision_resnet18().state_dict(), path)
+    torch.save(torchvision_resnet().state_dict(), path)
     with pytest.raises(ValueError, match=r"fc\.weight.*\(1000, 512\).*\(10, 512\)"):
         load_torchvision_resnet(ResNetClassifier(dict(depth=18), num_classes=10), path)
     with pytest.raises(ValueError, match=r"backbone\.stem\.conv\.weight.*conv1\.weight"):
@@ -85,9 +73,9 @@ class _Gadget:
         return (os.getcwd, ())
 
 
-def test_torchvision_import_does_not_unpickle_objects(tmp_path):
+def test_torchvision_import_does_not_unpickle_objects(tmp_path, torchvision_resnet):
     path = tmp_path / "evil.pth"
-    state = randomised_torchvision_resnet18().state_dict()
+    state = torchvision_resnet().state_dict()
     state["extra"] = _Gadget()
     torch.save(state, path)
     with pytest.raises(pickle.UnpicklingError):

@@ -23,23 +23,10 @@ from ilsvrc_pipe.specs import member_train_spec
 TRAIN = dict(scale=(64, 88), crop=56, batch_size=16, lr=0.05, milestones=(12,), max_epochs=15)
 
 
-def randomised_torchvision(arch: str = "resnet18", seed: int = 0) -> torch.nn.Module:
-    """A torchvision ResNet with random weights and non-trivial BN, so a wrong mapping shows."""
-    torch.manual_seed(seed)
-    model = getattr(torchvision.models, arch)(weights=None)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_()
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(std=0.1)
-    return model.eval()
-
-
 @pytest.fixture
-def tv18(tmp_path):
+def tv18(tmp_path, torchvision_resnet):
     """(path, model): a randomised torchvision ResNet-18 saved as torchvision saves its weights."""
-    model = randomised_torchvision()
+    model = torchvision_resnet()
     path = tmp_path / "resnet18_random.pth"
     torch.save(model.state_dict(), path)
     return path, model
@@ -172,7 +159,7 @@ def _truncated(path, state):
 
 
 def _resnet50(path, state):
-    torch.save(randomised_torchvision("resnet50").state_dict(), path)
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), path)
 
 
 def _stray_key(path, state):
