@@ -46,6 +46,18 @@ TARGETS = {"loc_seconds": 2.0, "det_seconds": 5.0, "peak_bytes": 2 * 1024 ** 3}
 CLI_TARGETS = {"loc_warm_seconds": 1.0, "det_warm_seconds": 2.0, "cold_factor": 2.0, "peak_bytes": 2 * 1024 ** 3}
 
 
+def cpu_model() -> str:
+    """The processor's name and whether it has AVX-512 (machines of one name differ by it), from
+    /proc/cpuinfo where there is one."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                platform.machine())
+    return f"{name} ({'with' if ' avx512f' in info else 'without'} AVX-512)"
+
+
 def random_boxes(rng, n, width, height, min_size=4):
     """Inclusive boxes inside images of the given sizes, sizes from tiny to the whole image."""
     w = np.maximum(min_size, (width * rng.uniform(0.02, 1.0, n) ** 1.5)).astype(np.int64)
@@ -183,7 +195,7 @@ def main(argv=None) -> int:
     loc_peak, det_peak = traced_peak(evaluate_loc_arrays, loc_case), traced_peak(evaluate_det_arrays, det_case)
     report = {
         "timed": "scoring of in-memory arrays only (GT generated in memory, no XML parsing, no file reading)",
-        "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpu": platform.processor() or platform.machine(),
+        "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpu": cpu_model(),
                     "cpus": os.cpu_count()},
         "loc": {"n_images": n_loc, "guesses": 5, "classes": 1000, "best_seconds": loc_best, "all_seconds": loc_times,
                 "traced_peak_bytes": loc_peak, "top5_loc_error": loc_result["loc_error"][4]},
@@ -199,6 +211,7 @@ def main(argv=None) -> int:
                                    and max(loc_peak, det_peak) <= TARGETS["peak_bytes"])
 
     lines = [
+        f"machine: {report['machine']['cpu']}, {report['machine']['cpus']} CPUs, Python {report['machine']['python']}",
         f"timed: {report['timed']}",
         f"LOC  {n_loc:,} images x 5 guesses: {loc_best:.3f} s (runs {', '.join(f'{t:.3f}' for t in loc_times)}), "
         f"traced peak {loc_peak / 2**20:.1f} MiB, target {TARGETS['loc_seconds']} s",

@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -15,26 +16,46 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it is renamed onto ``path`` only on success.
 
     Under ``torchrun`` only rank 0 writes: the other ranks get a scratch path that is thrown away
-    (``distributed.py``: every artifact write passes here, bracketed by barriers).
+    (``distributed.py``: every artifact write passes here, bracketed by barriers). A process in no
+    process group writes alone, without importing torch for it: the scorers write their
+    ``--json-out`` here and load neither torch nor mmengine.
     """
+    path = Path(path)
+    if not _in_process_group():
+        with _written_atomically(path) as tmp:
+            yield tmp
+        return
     from .distributed import writes_on_main
 
-    path = Path(path)
     with writes_on_main() as main:
         if not main:
             with tempfile.TemporaryDirectory(prefix="ilsvrc_pipe_rank_") as scratch:
                 yield Path(scratch) / path.name
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        tmp = Path(tmp)
-        try:
+        with _written_atomically(path) as tmp:
             yield tmp
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+
+
+def _in_process_group() -> bool:
+    """Whether this process belongs to a torch.distributed group; torch is not imported to find out
+    (a process that never loaded it is in no group)."""
+    dist = sys.modules.get("torch.distributed")
+    return dist is not None and dist.is_available() and dist.is_initialized()
+
+
+@contextlib.contextmanager
+def _written_atomically(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path``, renamed onto it on success and removed otherwise."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -26,7 +26,9 @@ from tqdm import tqdm
 from .annotations import parse_annotation
 from .errors import DataFormatError, open_text
 from .image_sets import read_image_list
-from .synsets import SynsetTable, find_clsloc_synsets, find_devkit_file, ilsvrc_dir
+from .devkit_lists import (clsloc_val_blacklist_path, clsloc_val_ground_truth_path,  # noqa: F401
+                           index_lines, read_index_list, read_loc_blacklist)
+from .synsets import SynsetTable, find_clsloc_synsets, ilsvrc_dir
 
 logger = logging.getLogger(__name__)
 
@@ -56,37 +58,6 @@ def read_image_set(path: str | os.PathLike) -> list[tuple[str, int]]:
     return list(zip(table.stem, table["index"].tolist()))
 
 
-def index_lines(path: str | os.PathLike):
-    """(line number, integer) of each non-blank line of a one-integer-per-line file."""
-    with open_text(path) as fh:
-        for lineno, raw in enumerate(fh, 1):
-            text = raw.strip()
-            if not text:
-                continue
-            try:
-                yield lineno, int(text.split()[0])
-            except ValueError:
-                raise DataFormatError(f"{path}:{lineno}: expected one integer, got {text!r}") from None
-
-
-def read_index_list(path: str | os.PathLike) -> list[int]:
-    """One integer per line (devkit ground-truth labels, CLS-LOC blacklist)."""
-    return [value for _, value in index_lines(path)]
-
-
-def read_loc_blacklist(path: str | os.PathLike, n_images: int) -> list[int]:
-    """The CLS-LOC blacklist's 1-based val image numbers, each within 1..``n_images``: a number
-    outside the val set blacklists nothing yet shrinks the scorer's denominator, so it is an error
-    (named by line) for the data stage and the scorer alike."""
-    numbers = []
-    for lineno, number in index_lines(path):
-        if not 1 <= number <= n_images:
-            raise DataFormatError(f"{path}:{lineno}: blacklisted image number {number} is outside "
-                                  f"1..{n_images} (the val images in sorted file-name order)")
-        numbers.append(number)
-    return numbers
-
-
 def read_kaggle_solution(path: str | os.PathLike, synsets: SynsetTable | None = None) -> pd.DataFrame:
     """``LOC_*_solution.csv`` -> boxes table (rows come unsorted in the real files); with
     ``synsets``, a WNID that is no class is an error naming the line."""
@@ -114,16 +85,6 @@ def read_kaggle_solution(path: str | os.PathLike, synsets: SynsetTable | None = 
                     raise DataFormatError(f"{path}:{lineno}: {parts[g]!r} is not a CLS-LOC class of {synsets.source}")
                 rows.append((row[0], parts[g], *box))
     return pd.DataFrame(rows, columns=BOX_COLUMNS)
-
-
-def clsloc_val_ground_truth_path(root) -> Path | None:
-    return find_devkit_file(root, "ILSVRC2015_clsloc_validation_ground_truth.txt",
-                            "*clsloc_validation_ground_truth.txt", "ILSVRC20[0-9][0-9]_validation_ground_truth.txt")
-
-
-def clsloc_val_blacklist_path(root) -> Path | None:
-    return find_devkit_file(root, "ILSVRC2015_clsloc_validation_blacklist.txt",
-                            "*clsloc_validation_blacklist.txt", "ILSVRC20[0-9][0-9]_validation_blacklist.txt")
 
 
 def _kaggle_file(root, name: str) -> Path | None:

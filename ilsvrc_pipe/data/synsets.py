@@ -13,7 +13,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -24,11 +24,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SynsetTable:
-    """Classes in devkit order. ``wnids[i]`` has devkit id ``i + 1``."""
+    """Classes in devkit order. ``wnids[i]`` has devkit id ``i + 1``.
+
+    ``synset_ids``: the id of every synset of a devkit ``.mat`` (its classes and the WordNet synsets
+    it lists beside them, e.g. ids 201..815 of ``meta_det.mat``); ``None`` when the source lists only
+    classes. Read it with :meth:`synset_id_of`.
+    """
 
     wnids: tuple[str, ...]
     names: tuple[str, ...]
     source: str = ""
+    synset_ids: Mapping[str, int] | None = field(default=None, repr=False, compare=False)
     _id: dict = field(init=False, repr=False, compare=False)
     _sorted: tuple = field(init=False, repr=False, compare=False)
     _index: dict = field(init=False, repr=False, compare=False)
@@ -40,6 +46,10 @@ class SynsetTable:
         if len(ids) != len(self.wnids):
             dup = sorted({w for w in self.wnids if list(self.wnids).count(w) > 1})
             raise DataFormatError(f"{self.source or 'synsets'}: duplicate WNIDs {dup[:5]}")
+        if self.synset_ids is not None:
+            if any(self.synset_ids.get(w) != i for w, i in ids.items()):
+                raise ValueError("synset_ids must give each class its devkit id")
+            object.__setattr__(self, "synset_ids", dict(self.synset_ids))  # a private copy
         srt = tuple(sorted(self.wnids))
         object.__setattr__(self, "_id", ids)
         object.__setattr__(self, "_sorted", srt)
@@ -64,6 +74,15 @@ class SynsetTable:
             return self._id[wnid]
         except KeyError:
             raise KeyError(f"WNID {wnid!r} is not a class of {self.source or 'this synset table'}") from None
+
+    def synset_id_of(self, wnid: str) -> int:
+        """Devkit id of any synset of the source file, class or not (see ``synset_ids``)."""
+        if self.synset_ids is None:
+            return self.id_of(wnid)
+        try:
+            return self.synset_ids[wnid]
+        except KeyError:
+            raise KeyError(f"WNID {wnid!r} is not a synset of {self.source or 'this synset table'}") from None
 
     def wnid_of_id(self, devkit_id: int) -> str:
         if not 1 <= int(devkit_id) <= len(self.wnids):
@@ -108,7 +127,7 @@ class SynsetTable:
         return self.indices_to_ids(np.asarray(labels, dtype=np.int64) - 1)
 
     def subset(self, wnids: Iterable[str]) -> "SynsetTable":
-        """A table of some classes, keeping their devkit order (ids renumbered 1..K)."""
+        """A table of some classes, keeping their devkit order (ids renumbered 1..K, so no ``synset_ids``)."""
         keep = set(wnids)
         pairs = [(w, n) for w, n in zip(self.wnids, self.names) if w in keep]
         return SynsetTable(tuple(p[0] for p in pairs), tuple(p[1] for p in pairs), self.source)
@@ -151,13 +170,13 @@ def _read_text_table(path: Path) -> SynsetTable:
 def _read_mat(path: Path) -> SynsetTable:
     """``synsets`` struct array of a devkit .mat (2012 meta.mat, meta_clsloc.mat, meta_det.mat).
 
-    Which rows are classes depends on the file's hierarchy (DET classes may have children), so the
-    rule lives in :mod:`.synsets_mat`.
+    Which rows are classes depends on the task (DET ids 1..200, CLS-LOC ids 1..1000) and the
+    layout, so the rule lives in :mod:`.synsets_mat`; every synset's id rides along as ``synset_ids``.
     """
-    from .synsets_mat import read_mat_classes
+    from .synsets_mat import read_mat_synsets
 
-    wnids, names = read_mat_classes(path)
-    return SynsetTable(tuple(wnids), tuple(names), str(path))
+    meta = read_mat_synsets(path)
+    return SynsetTable(meta.wnids, meta.names, str(path), meta.synset_ids)
 
 
 def read_synsets(path: str | os.PathLike) -> SynsetTable:

@@ -1,28 +1,60 @@
-"""Classes of a devkit ``.mat`` (``meta.mat``, ``meta_clsloc.mat``, ``meta_det.mat``) read from its hierarchy.
+"""Classes of a devkit ``.mat`` (``meta_det.mat``, ``meta_clsloc.mat``, 2012's ``meta.mat``), as documented.
 
-The ``synsets`` struct array holds more than the classes:
+The ``synsets`` struct array has one row per synset: an integer id, a ``WNID`` and a name (``name``,
+or ``words`` in the 2012-2014 CLS-LOC files). The devkit readmes fix which rows are classes:
 
-* 2012 ``meta.mat`` / 1860-row ``meta_clsloc.mat``: the 1000 classes (ids 1..1000, all leaves) and
-  860 WordNet ancestors (ids 1001..1860).
-* ``meta_det.mat`` (2013-2015): the 200 classes (ids 1..200, several WITH children, e.g. dog with its
-  breeds), then 488 labeled descendants of classes and 127 ancestors, 815 rows.
-* the 2015 readme's flat layout: only the classes, no ``children`` field.
+* DET: the classes are the synsets with ids 1..200 (2014 and 2015 readmes). The 2013/2014 files add
+  615 more synsets, ids 201..815, whose ``children`` links are a trimmed hierarchy: many of them hang
+  above or below no class at all, so nothing is derived from those links (they are only checked to
+  name synsets of the file).
+* CLS-LOC: the classes are ids 1..1000, the 1000 low-level synsets, i.e. the leaves; ids above 1000
+  are the 860 high-level synsets (2012 readme). A file with a hierarchy (``children`` or
+  ``num_children``) must therefore have exactly its leaves as classes.
+* The 2015 devkit's flat layout (no hierarchy fields, and what ``ilsvrc_pipe.synthetic`` writes)
+  lists only the classes: every synset is a class.
 
-"Keep the leaves" is right for CLS-LOC but wrong for DET (it drops classes with children and keeps
-their descendants), so the rule used for every file is the one the devkit layouts share: the
-classes are ids 1..K, where K is the first id that is an ancestor or a descendant of a lower id
-(classes are never nested), and every other synset must hang above or below some class.  Files
-without ``children`` but with ``num_children`` fall back to the leaves.
+Which task a file belongs to comes from its id field's name (``*_DET_ID`` for DET, the others for
+CLS-LOC), not from the file's name: the field is part of the content, while files get renamed (the
+2012 devkit calls its CLS-LOC file ``meta.mat``). The official DET scorer looks WNIDs up over every
+synset of the file, so every WNID's id is kept too (:attr:`MatSynsets.synset_ids`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
 from .errors import DataFormatError
 
-ID_FIELD_SUFFIX = "_ID"
+DET_ID_FIELDS = ("ILSVRC2013_DET_ID", "ILSVRC2014_DET_ID", "ILSVRC2015_DET_ID")
+# ILSVRC2015_CLSLOC_ID: the 2015 devkit's name for the same field (its readme says only the name changed).
+CLSLOC_ID_FIELDS = ("ILSVRC2012_ID", "ILSVRC2014_ID", "ILSVRC2015_ID", "ILSVRC2015_CLSLOC_ID")
+TASK_OF_ID_FIELD = {**{f: "det" for f in DET_ID_FIELDS}, **{f: "clsloc" for f in CLSLOC_ID_FIELDS}}
+CLASS_ID_LIMIT = {"det": 200, "clsloc": 1000}
+TASK_LABEL = {"det": "DET", "clsloc": "CLS-LOC"}
+
+
+@dataclass(frozen=True)
+class MatSynsets:
+    """What a devkit ``.mat`` says: its task, its classes in id order, and every synset's id."""
+
+    task: str                         # "det" or "clsloc"
+    id_field: str
+    wnids: tuple[str, ...]            # the classes: wnids[i] has id i + 1
+    names: tuple[str, ...]
+    synset_ids: Mapping[str, int]     # every WNID of the file (classes and the others) -> its id
+    # (a plain dict, so that tables holding it pickle and deep-copy)
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    wnid: str
+    name: str
+    children: tuple[int, ...] | None   # None: the file has no ``children`` field
+    is_leaf: bool | None               # None: the file has no hierarchy
 
 
 def _load_synsets(path: Path) -> np.ndarray:
@@ -39,7 +71,17 @@ def _load_synsets(path: Path) -> np.ndarray:
     if not arr.dtype.names or "WNID" not in arr.dtype.names:
         raise DataFormatError(f"{path}: 'synsets' must be a struct array with a WNID field "
                               f"(fields: {arr.dtype.names or ()})")
+    if not len(arr):
+        raise DataFormatError(f"{path}: 'synsets' holds no synsets")
     return arr
+
+
+def _id_field(path: Path, fields: tuple[str, ...]) -> str:
+    found = [f for f in fields if f in TASK_OF_ID_FIELD]
+    if len(found) != 1:
+        raise DataFormatError(f"{path}: expected one id field ({', '.join(TASK_OF_ID_FIELD)}), found {len(found)}"
+                              f"{': ' + ', '.join(found) if found else ''} (fields: {fields})")
+    return found[0]
 
 
 def _int(value, path: Path, what: str) -> int:
@@ -52,105 +94,100 @@ def _int(value, path: Path, what: str) -> int:
     return int(number)
 
 
-def _children(value, path: Path, what: str) -> list[int]:
+def _children(value, path: Path, what: str) -> tuple[int, ...]:
     try:
         numbers = np.asarray(value, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
         raise DataFormatError(f"{path}: {what}: expected a vector of synset ids, got {value!r}") from None
     if not np.all(np.isfinite(numbers)) or not np.all(numbers == np.round(numbers)):
         raise DataFormatError(f"{path}: {what}: expected integer synset ids, got {numbers[:5].tolist()}")
-    return [int(n) for n in numbers]
+    return tuple(int(n) for n in numbers)
 
 
-def _reachable(starts, links: dict[int, list[int]]) -> set[int]:
-    """All ids reached from ``starts`` by following ``links`` one or more steps (cycle-safe)."""
-    seen: set[int] = set()
-    todo = [n for s in starts for n in links.get(s, ())]
-    while todo:
-        node = todo.pop()
-        if node not in seen:
-            seen.add(node)
-            todo.extend(links.get(node, ()))
-    return seen
-
-
-def _class_count(ids: list[int], children: dict[int, list[int]]) -> int:
-    """K: ids 1..K in order until one is above or below a lower id."""
-    below_classes: set[int] = set()   # descendants of the classes found so far
-    classes: set[int] = set()
-    present = set(ids)
-    k = 0
-    while k + 1 in present:
-        below = _reachable([k + 1], children)
-        if k + 1 in below_classes or below & classes:
-            break
-        k += 1
-        classes.add(k)
-        below_classes |= below
-    return k
-
-
-def _related_to_classes(classes: set[int], children: dict[int, list[int]]) -> set[int]:
-    """Ids below some class or above some class."""
-    parents: dict[int, list[int]] = {}
-    for parent, kids in children.items():
-        for kid in kids:
-            parents.setdefault(kid, []).append(parent)
-    return _reachable(classes, children) | _reachable(classes, parents)
-
-
-def _check_rest(path: Path, rows: list[tuple[int, str, str]], k: int, children: dict[int, list[int]]) -> None:
-    """Every synset past the classes must be an ancestor or descendant of a class."""
-    related = _related_to_classes(set(range(1, k + 1)), children)
-    for cid, wnid, _ in rows[k:]:
-        if cid not in related:
-            raise DataFormatError(
-                f"{path}: expected the classes to be ids 1..N followed by their WordNet ancestors and "
-                f"descendants; synset {wnid} (id {cid}) is neither (classes found: ids 1..{k})")
-
-
-def _leaf_classes(path: Path, rows: list[tuple[int, str, str]], leaves: set[int]) -> tuple[list[str], list[str]]:
-    """Files with ``num_children`` but no ``children``: the classes are the leaves, ids 1..K."""
-    kept = [r for r in rows if r[0] in leaves]
-    if [r[0] for r in kept] != list(range(1, len(kept) + 1)):
-        raise DataFormatError(f"{path}: class ids of the leaf synsets (num_children == 0) must be "
-                              f"1..{len(kept)}, got {[r[0] for r in kept][:10]}...")
-    return [r[1] for r in kept], [r[2] for r in kept]
-
-
-def read_mat_classes(path: str | Path) -> tuple[list[str], list[str]]:
-    """WNIDs and names of the classes of a devkit ``.mat``, in devkit id order."""
-    path = Path(path)
-    arr = _load_synsets(path)
+def _read_rows(path: Path, arr: np.ndarray, id_field: str) -> list[_Row]:
+    """One row per synset, sorted by id (the devkit stores them so; sorting costs nothing)."""
     fields = arr.dtype.names
-    id_field = next((f for f in fields if f.endswith(ID_FIELD_SUFFIX)), None)
     name_field = "name" if "name" in fields else ("words" if "words" in fields else None)
-    rows, children, leaves = [], {}, set()
+    rows = []
     for pos, rec in enumerate(arr, 1):
         wnid = str(rec["WNID"])
         where = f"synset {pos} ({wnid})"
-        cid = _int(rec[id_field], path, f"{where} {id_field}") if id_field else pos
+        cid = _int(rec[id_field], path, f"{where} {id_field}")
         if cid < 1:
             raise DataFormatError(f"{path}: {where} {id_field}: expected an id >= 1, got {cid}")
-        rows.append((cid, wnid, str(rec[name_field]) if name_field else ""))
-        if "children" in fields:
-            children[cid] = _children(rec["children"], path, f"{where} children")
-        elif "num_children" in fields and _int(rec["num_children"], path, f"{where} num_children") == 0:
-            leaves.add(cid)
-    rows.sort(key=lambda r: r[0])
-    ids = [r[0] for r in rows]
-    if len(set(ids)) != len(ids):
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        raise DataFormatError(f"{path}: {id_field or 'synset'} ids must be unique, got repeated ids {dup[:5]}")
-    if "children" not in fields and "num_children" in fields:
-        return _leaf_classes(path, rows, leaves)
+        children = _children(rec["children"], path, f"{where} children") if "children" in fields else None
+        if children is not None:
+            is_leaf = not children
+        elif "num_children" in fields:
+            is_leaf = _int(rec["num_children"], path, f"{where} num_children") == 0
+        else:
+            is_leaf = None
+        rows.append(_Row(cid, wnid, str(rec[name_field]) if name_field else "", children, is_leaf))
+    return sorted(rows, key=lambda r: r.id)
+
+
+def _check_unique(path: Path, rows: list[_Row], id_field: str) -> None:
+    ids = [r.id for r in rows]
+    dup_ids = sorted({i for i, j in zip(ids, ids[1:]) if i == j})
+    if dup_ids:
+        raise DataFormatError(f"{path}: {id_field} ids must be unique, got repeated ids {dup_ids[:5]}")
+    wnids = [r.wnid for r in rows]
+    if len(set(wnids)) != len(wnids):
+        seen, dup = set(), []
+        for w in wnids:
+            if w in seen and w not in dup:
+                dup.append(w)
+            seen.add(w)
+        raise DataFormatError(f"{path}: a WNID identifies one synset, but {dup[:5]} appear more than once")
     known = set(ids)
-    for cid, kids in children.items():
-        unknown = [c for c in kids if c not in known]
+    for row in rows:
+        unknown = [c for c in row.children or () if c not in known]
         if unknown:
-            raise DataFormatError(f"{path}: synset id {cid}: children {unknown[:5]} are not ids of any synset")
-    k = _class_count(ids, children)
-    if k == 0:
-        raise DataFormatError(f"{path}: expected the classes to be synset ids 1..N, got ids {ids[:10]}...")
-    _check_rest(path, rows, k, children)
-    return [r[1] for r in rows[:k]], [r[2] for r in rows[:k]]
+            raise DataFormatError(f"{path}: synset id {row.id}: children {unknown[:5]} are not ids of any synset")
+
+
+def _classes(path: Path, rows: list[_Row], task: str) -> list[_Row]:
+    """The rows that are classes: ids 1..K, K at most the task's limit (see the module docstring)."""
+    limit, label = CLASS_ID_LIMIT[task], TASK_LABEL[task]
+    hierarchical = rows[0].is_leaf is not None
+    if hierarchical:
+        classes = [r for r in rows if r.id <= limit]
+        if not classes:
+            raise DataFormatError(f"{path}: no {label} class: no synset has an id in 1..{limit} "
+                                  f"(ids {[r.id for r in rows[:5]]}...)")
+    else:
+        classes = rows
+        if len(classes) > limit:
+            raise DataFormatError(f"{path}: {len(classes)} classes (a file without 'children' lists only "
+                                  f"classes), but the {label} task has at most {limit}")
+    missing = next((k for k, r in enumerate(classes, 1) if r.id != k), None)
+    if missing is not None:
+        raise DataFormatError(f"{path}: the {label} classes (ids in 1..{limit}) must be ids 1..{len(classes)} "
+                              f"with none left out; id {missing} is missing")
+    if hierarchical and task == "clsloc":
+        _check_leaves(path, rows, len(classes), limit)
+    return classes
+
+
+def _check_leaves(path: Path, rows: list[_Row], n_classes: int, limit: int) -> None:
+    """CLS-LOC: the classes are exactly the leaves of the hierarchy."""
+    what = f"{path}: the CLS-LOC classes (ids 1..{limit}) are the leaves of the hierarchy, but"
+    for row in rows:
+        if row.id <= n_classes and not row.is_leaf:
+            raise DataFormatError(f"{what} id {row.id} ({row.wnid}) has children")
+        if row.id > n_classes and row.is_leaf:
+            raise DataFormatError(f"{what} id {row.id} ({row.wnid}) is a leaf past them")
+
+
+def read_mat_synsets(path: str | Path) -> MatSynsets:
+    """The task, classes (in id order) and every synset's id of a devkit ``.mat``; malformed files
+    raise :class:`DataFormatError` naming the file."""
+    path = Path(path)
+    arr = _load_synsets(path)
+    id_field = _id_field(path, arr.dtype.names)
+    task = TASK_OF_ID_FIELD[id_field]
+    rows = _read_rows(path, arr, id_field)
+    _check_unique(path, rows, id_field)
+    classes = _classes(path, rows, task)
+    return MatSynsets(task, id_field, tuple(r.wnid for r in classes), tuple(r.name for r in classes),
+                      {r.wnid: r.id for r in rows})

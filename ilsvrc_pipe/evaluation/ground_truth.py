@@ -10,15 +10,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from ..data.det_dataset import (find_det_blacklist, read_det_blacklist, read_det_image_list,
-                                read_det_split)
-from ..data.loc_dataset import clsloc_val_blacklist_path, read_loc_blacklist
+from ..data.devkit_lists import clsloc_val_blacklist_path, read_loc_blacklist
 from ..data.synsets import SynsetTable, find_clsloc_synsets, find_det_synsets, ilsvrc_dir, read_synsets
 from .gt_objects import det_objects, loc_objects, xml_names
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -89,6 +90,10 @@ def load_det_ground_truth(xml_dir: str | os.PathLike | None = None, synsets: Syn
     image without its XML is an error (the devkit cannot read it); XMLs without
     objects are images with no positives. ``cache_dir`` as for :func:`load_loc_ground_truth`.
     """
+    import pandas as pd   # here, not at the top: a LOC score needs no pandas
+
+    from ..data.det_dataset import find_det_blacklist, read_det_blacklist, read_det_image_list, read_det_split
+
     if data_root is not None:
         if xml_dir is not None or synsets is not None or image_list is not None or blacklist is not None:
             raise ValueError("give either data_root or xml_dir/synsets/image_list/blacklist, not both")

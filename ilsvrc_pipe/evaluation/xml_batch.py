@@ -99,29 +99,40 @@ def _context():
     return None
 
 
+def _progress(total: int):
+    return tqdm(total=total, desc="parse XML", unit="xml", leave=False, disable=total < PROGRESS_MIN_FILES)
+
+
+def _run_in_pool(chunks: list[list[str]], workers: int, total: int):
+    """Each chunk's result, in chunk order, from a process pool. The workers are started before the
+    progress bar: the bar's monitor thread would make :func:`_context` choose the fork server, whose
+    workers import every module again (about a third of a cold scoring call)."""
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+        futures = {pool.submit(_parse_chunk, c): k for k, c in enumerate(chunks)}
+        results = [None] * len(chunks)
+        with _progress(total) as bar:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.update(len(chunks[futures[future]]))
+        return results
+
+
 def _run(chunks: list[list[str]], workers: int):
     """Each chunk's result, in chunk order; a bar counts the files parsed (chunks finish out of order)."""
     total = sum(len(c) for c in chunks)
-    with tqdm(total=total, desc="parse XML", unit="xml", leave=False, disable=total < PROGRESS_MIN_FILES) as bar:
-        if workers > 1:
-            try:
-                with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-                    futures = {pool.submit(_parse_chunk, c): k for k, c in enumerate(chunks)}
-                    results = [None] * len(chunks)
-                    for future in as_completed(futures):
-                        results[futures[future]] = future.result()
-                        bar.update(len(chunks[futures[future]]))
-                    return results
-            except (OSError, BrokenProcessPool) as exc:  # no processes here (limits, no /dev/shm): one is enough
-                logger.warning("parallel XML parsing unavailable (%s); parsing in this process", exc)
-                bar.reset()
-        results = []
+    if workers > 1:
+        try:
+            return _run_in_pool(chunks, workers, total)
+        except (OSError, BrokenProcessPool) as exc:  # no processes here (limits, no /dev/shm): one is enough
+            logger.warning("parallel XML parsing unavailable (%s); parsing in this process", exc)
+    results = []
+    with _progress(total) as bar:
         for chunk in chunks:
             results.append(_parse_chunk(chunk))
             bar.update(len(chunk))
             if results[-1][4] is not None:  # the first unreadable file ends the parse, as in one loop
                 break
-        return results
+    return results
 
 
 def parse_xml_files(paths: list[str | os.PathLike], workers: int | None = None) -> ParsedXmls:

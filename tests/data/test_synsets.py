@@ -66,10 +66,26 @@ def test_meta_mat_2012_keeps_leaves_only(tmp_path):
     fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height",
               "num_train_images"]
     rows = [(i, w, f"c{i}", "g", 0, np.zeros(0), 0, 10) for i, w in enumerate(WNIDS, 1)]
-    rows.append((5, "n00001740", "entity", "g", 2, np.array([1, 2]), 5, 0))
+    rows.append((1001, "n00001740", "entity", "g", 2, np.array([1, 2]), 5, 0))  # past the 1000 class ids
     scipy.io.savemat(tmp_path / "meta.mat", {"synsets": _struct(rows, fields)})
     t = read_synsets(tmp_path / "meta.mat")
     assert t.wnids == tuple(WNIDS) and "n00001740" not in t
+    assert t.synset_id_of("n00001740") == 1001 and t.synset_id_of(WNIDS[3]) == 4
+
+
+def test_synset_ids_beside_the_classes():
+    """Every synset's id of a devkit .mat; a class-only table answers with the class ids."""
+    import pickle
+
+    t = SynsetTable(("n03", "n01"), ("c", "a"), "meta_det.mat", {"n03": 1, "n01": 2, "n09": 201})
+    assert t.synset_id_of("n09") == 201 and t.synset_id_of("n01") == 2 and "n09" not in t
+    assert pickle.loads(pickle.dumps(t)).synset_id_of("n09") == 201
+    assert t.subset(["n01"]).synset_id_of("n01") == 1  # renumbered: the file's ids no longer apply
+    with pytest.raises(KeyError, match="n07"):
+        t.synset_id_of("n07")
+    assert SynsetTable(("n03", "n01"), ("c", "a")).synset_id_of("n01") == 2
+    with pytest.raises(ValueError, match="each class its devkit id"):
+        SynsetTable(("n03", "n01"), ("c", "a"), "x", {"n03": 2, "n01": 1})
 
 
 def test_fixture_synsets(scoring_fixture):

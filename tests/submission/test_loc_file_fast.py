@@ -61,3 +61,23 @@ def test_irregular_files_are_left_to_the_line_reader(tmp_path, text):
     path = tmp_path / "pred.txt"
     path.write_text(text, newline="")
     assert loc_file_fast.read_plain_loc_file(path, None) is None
+
+
+@pytest.mark.parametrize("text", [
+    "1 0 0 10 10 2 -3 -0 007 12\n3 5 6 7 8\n",            # integers only: parsed on the bytes
+    "1 0 0 10 10\n2 1234567890123456 0 1 1\n",           # 16 digits: left to Python's float
+    "1 0 0 10 10\n2 1.5 0 1 1\n",                         # a point: Python's float
+])
+def test_integer_files_equal_the_line_reader(tmp_path, text):
+    path = tmp_path / "pred.txt"
+    path.write_text(text)
+    assert loc_file_fast.read_plain_loc_file(path, None) is not None
+    slow, fast = _read(path, None, False), _read(path, None, True)
+    assert np.array_equal(fast.labels, slow.labels) and np.array_equal(fast.boxes, slow.boxes)
+    assert np.array_equal(np.signbit(fast.boxes), np.signbit(slow.boxes))
+
+
+def test_a_signed_id_is_left_to_the_line_reader(tmp_path):
+    path = tmp_path / "pred.txt"
+    path.write_text("-1 0 0 10 10\n")
+    assert loc_file_fast.read_plain_loc_file(path, None) is None
