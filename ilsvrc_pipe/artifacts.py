@@ -137,33 +137,34 @@ class Artifacts:
         return out
 
     # -- cls -------------------------------------------------------------------------------------
+    # Result tables of the inference loops are parted (a folder of parquet parts, one per chunk of
+    # images: ``table_parts.py``); read them with ``table_parts.read_result_table``.
     def cls_scores(self, model: str, mode: str, split: str) -> Path:
         """Class probabilities of one classifier and test mode (rows: images; columns: sorted WNIDs)."""
-        return self.stage_dir("cls") / "scores" / f"{model}_{mode}_{split}.parquet"
+        return self.stage_dir("cls") / "scores" / f"{model}_{mode}_{split}"
 
     def ensemble_scores(self, split: str) -> Path:
-        return self.stage_dir("cls") / "scores" / f"ensemble_{split}.parquet"
-
-    def write_scores(self, path: Path, probs: pd.DataFrame) -> None:
-        write_table_atomic(probs.reset_index(names="image_id"), path)
-
-    def read_scores(self, path: Path) -> pd.DataFrame:
-        return read_table(path).set_index("image_id")
+        return self.stage_dir("cls") / "scores" / f"ensemble_{split}"
 
     def top5(self, split: str) -> Path:
         """The classifier ensemble's ``image_id, rank, wnid, score`` table."""
-        return self.stage_dir("cls") / f"top5_{split}.parquet"
+        return self.stage_dir("cls") / f"top5_{split}"
+
+    def member_top5(self, model: str, mode: str, split: str) -> Path:
+        """One classifier's top-5 table in one test mode (the single-model rows' classes)."""
+        return self.stage_dir("cls") / "top5" / f"{model}_{mode}_{split}"
 
     # -- rpn / rcnn ------------------------------------------------------------------------------
     def proposals(self, rpn: str, mode: str, split: str) -> Path:
-        return self.stage_dir("rpn") / "proposals" / f"{rpn}_{mode}_{split}.parquet"
+        return self.stage_dir("rpn") / "proposals" / f"{rpn}_{mode}_{split}"
 
     def train_regions(self, rcnn: str) -> Path:
+        """The R-CNN's training regions: its RPN's best train proposals (one file)."""
         return self.stage_dir("rcnn") / "train_regions" / f"{rcnn}.parquet"
 
     def rcnn_boxes(self, localizer: str, split: str) -> Path:
         """Best box per (image, class) of one localizer (or ``ensemble``)."""
-        return self.stage_dir("rcnn") / "boxes" / f"{localizer}_{split}.parquet"
+        return self.stage_dir("rcnn") / "boxes" / f"{localizer}_{split}"
 
     # -- loc -------------------------------------------------------------------------------------
     def loc_row_file(self, row: str, gt_class: bool = False) -> Path:
@@ -183,7 +184,7 @@ class Artifacts:
     # -- det -------------------------------------------------------------------------------------
     def det_detections(self, row: str, split: str) -> Path:
         """Detections of one Table 9 row on a split (image_id, index, devkit id, score, inclusive box)."""
-        return self.stage_dir("det") / "detections" / f"{row}_{split}.parquet"
+        return self.stage_dir("det") / "detections" / f"{row}_{split}"
 
     def det_row_file(self, row: str, split: str) -> Path:
         """The devkit DET file of a Table 9 row (image indices of the official list)."""

@@ -22,7 +22,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     if not _in_process_group():
-        with _written_atomically(path) as tmp:
+        with written_here(path) as tmp:
             yield tmp
         return
     from .distributed import writes_on_main
@@ -32,7 +32,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             with tempfile.TemporaryDirectory(prefix="ilsvrc_pipe_rank_") as scratch:
                 yield Path(scratch) / path.name
             return
-        with _written_atomically(path) as tmp:
+        with written_here(path) as tmp:
             yield tmp
 
 
@@ -44,8 +44,10 @@ def _in_process_group() -> bool:
 
 
 @contextlib.contextmanager
-def _written_atomically(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path``, renamed onto it on success and removed otherwise."""
+def written_here(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary file beside ``path``, renamed onto it on success and removed otherwise; written
+    by this process whatever its rank (a part of a result table, ``table_parts.py``)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

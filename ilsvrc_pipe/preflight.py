@@ -12,6 +12,7 @@ root and :func:`check_data_root` once the root is known, both for the stages it 
 * global batch sizes against the number of processes (``batch_rule.py``);
 * the DET test pyramid (``data/det_pyramid.py``);
 * the caps on images per split (``data/subset.py``);
+* the test loops' chunk size and decoding workers (``chunked_inference.py``);
 * pretrained weight files, resolved and loaded strictly (``specs.check_pretrained``);
 * the DET val1/val2 lists of the data root (``data/det_val_halves.py``).
 """
@@ -24,6 +25,7 @@ from typing import Iterable
 import torch
 
 from .batch_rule import TRAINED_STAGES, check_batch_sizes
+from .chunked_inference import check_loop_settings
 from .data.det_pyramid import check_test_pyramid
 from .data.det_val_halves import check_det_split_lists
 from .data.subset import check_max_images
@@ -43,6 +45,9 @@ def check_settings(cfg, stages: Iterable[str], world_size: int, device: torch.de
         check_pretrained(dict(cfg.get("cls", {}) or {}))
     if "det" in stages:
         check_test_pyramid(dict((cfg.get("det", {}) or {}).get("test", {}) or {}))
+    for stage in ("cls", "rpn", "rcnn", "det"):
+        if stage in stages:
+            check_loop_settings(stage, dict((cfg.get(stage, {}) or {}).get("test", {}) or {}))
 
 
 def has_det_part(root: str | Path) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import Artifacts
-from .io_utils import read_table
+from .table_parts import read_result_table
 
 BOX_TABLE_COLUMNS = ["image_id", "wnid", "rank", "score", "x1", "y1", "x2", "y2"]
 
@@ -30,11 +30,22 @@ def top5_table(probs: pd.DataFrame, k: int = 5) -> pd.DataFrame:
     })
 
 
+BOX_TABLE_DTYPES = {"rank": np.int64, "score": np.float64, "x1": np.float64, "y1": np.float64,
+                    "x2": np.float64, "y2": np.float64}
+
+
 def box_table(rows: list[tuple]) -> pd.DataFrame:
     """Rows ``(image_id, wnid, rank, score, x1, y1, x2, y2)`` -> a box table."""
-    table = pd.DataFrame(rows, columns=BOX_TABLE_COLUMNS)
-    return table.astype({"rank": np.int64, "score": np.float64, "x1": np.float64, "y1": np.float64,
-                         "x2": np.float64, "y2": np.float64})
+    return pd.DataFrame(rows, columns=BOX_TABLE_COLUMNS).astype(BOX_TABLE_DTYPES)
+
+
+def box_frame(image_id: str, wnid: str, boxes: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """The box-table rows of one (image, class), built from arrays: ``boxes`` (K, 4) best first."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    k = len(boxes)
+    return pd.DataFrame({"image_id": np.full(k, image_id, dtype=object), "wnid": np.full(k, wnid, dtype=object),
+                         "rank": np.arange(1, k + 1, dtype=np.int64), "score": np.asarray(scores, dtype=np.float64),
+                         "x1": boxes[:, 0], "y1": boxes[:, 1], "x2": boxes[:, 2], "y2": boxes[:, 3]})
 
 
 def best_box_lookup(table: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
@@ -52,8 +63,8 @@ def classifier_names(artifacts: Artifacts) -> list[str]:
 def member_top5(artifacts: Artifacts, member: str, split: str) -> pd.DataFrame:
     """Top-5 table of one classifier (dense mode) or of the ensemble (``member='ensemble'``)."""
     if member == "ensemble":
-        return read_table(artifacts.top5(split))
-    return top5_table(artifacts.read_scores(artifacts.cls_scores(member, "dense", split)))
+        return read_result_table(artifacts.top5(split))
+    return read_result_table(artifacts.member_top5(member, "dense", split))
 
 
 def requested_classes(artifacts: Artifacts, split: str) -> dict[str, list[str]]:

@@ -80,3 +80,38 @@ def _figures(obj):
     if isinstance(obj, dict):
         return {k: _figures(v) for k, v in obj.items() if not (isinstance(v, str) and os.sep in v) and k != "files"}
     return obj
+
+
+def test_a_killed_two_process_run_resumes_where_it_stopped(two_process_run, tmp_path):
+    """torchrun's processes all SIGKILLed inside the first RPN's train proposals (some parts written):
+    the same command resumes at the first unfinished chunk and ends with the uninterrupted run's files."""
+    import signal
+    import time
+
+    assert two_process_run["result"].returncode == 0
+    work, subs, root = tmp_path / "work", tmp_path / "subs", two_process_run["root"]
+    proposals = work / "rpn/proposals/rpn_a_dense_train"   # 32 boxed train images, parts of 4
+
+    def command(port: str) -> list[str]:
+        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
+                "tools/run_pipeline.py", "--launcher", "pytorch", "--stage", "all"]
+
+    paths = ["--config", SMOKE_CONFIG, "--work-dir", str(work), "--submission-dir", str(subs),
+             "--cfg-options", f"data.root={root}"]
+    proc = subprocess.Popen(command("29535") + paths, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    t0 = time.monotonic()
+    while not (len(list(proposals.glob("part-*.parquet"))) >= 2 and not (proposals / "complete.json").is_file()):
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        assert time.monotonic() - t0 < 900, "kill point never reached"
+        time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGSTOP)
+    os.killpg(proc.pid, signal.SIGKILL)   # torchrun and both ranks
+    proc.wait()
+    kept = {p.name: p.stat().st_mtime_ns for p in proposals.glob("part-*.parquet")}
+    assert 2 <= len(kept) < 8
+    res = _run(command("29536"), work, subs, root)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    assert {p: proposals.joinpath(p).stat().st_mtime_ns for p in kept} == kept   # not computed again
+    for name in sorted(p.name for p in two_process_run["subs"].iterdir()):
+        assert (subs / name).read_bytes() == (two_process_run["subs"] / name).read_bytes(), name

@@ -1,11 +1,12 @@
 """Kill-and-resume, for real: SIGKILL the pipeline at several points, rerun, and compare with an
 uninterrupted run.
 
-Kill points: during a classifier's training (after its second epoch checkpoint), while the first
-proposal table is being written, and inside the ``loc`` stage. After every kill: no finished stage is
-recomputed later (its manifest run id never changes), no file under an artifact's name is half
-written (every table and JSON reads back), and the resumed run ends with exactly the figures and
-submission files of the uninterrupted one. That holds because a training resumes from its last
+Kill points: during a classifier's training (after its second epoch checkpoint), inside the first
+proposal table (some of its parts written, not all: ``table_parts.py``), and inside the ``loc`` stage.
+After every kill: no finished stage is recomputed later (its manifest run id never changes), no file
+under an artifact's name is half written (every table and JSON reads back), the proposal parts
+finished before the kill are never written again (the loop resumes at the first unfinished chunk),
+and the resumed run ends with exactly the figures and submission files of the uninterrupted one. That holds because a training resumes from its last
 epoch checkpoint and every sample's augmentation is drawn from (seed, epoch, position)
 (``ilsvrc_pipe/data/seeded.py``), so the resumed epochs see the same samples.
 """
@@ -64,19 +65,28 @@ def assert_nothing_half_written(work: Path) -> None:
             torch.load(path, weights_only=True)
 
 
+def parts_of(table: Path) -> dict[str, tuple[int, int]]:
+    """(inode, mtime) of each written part of a parted result table: a part written again changes both."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(table.glob("part-*.parquet"))}
+
+
 def test_killed_three_times_ends_where_an_uninterrupted_run_ends(smoke_run, tmp_path):
     assert smoke_run["result"].returncode == 0, smoke_run["result"].stderr[-3000:]
     root, work, subs = smoke_run["root"], tmp_path / "work", tmp_path / "subs"
     first_cls = "resnet18_w025"
+    proposals = work / "rpn/proposals/rpn_a_dense_train"   # 32 boxed train images, parts of 4 (configs/mini/smoke.py)
     kill_points = [
         ("cls training", lambda: (work / "cls/models" / first_cls / "epoch_2.pth").is_file()),
-        ("proposals", lambda: any((work / "rpn/proposals").glob("*.parquet"))),
+        ("proposals", lambda: len(parts_of(proposals)) >= 2 and not (proposals / "complete.json").is_file()),
         ("loc", lambda: (work / "loc/.started.json").is_file()),
     ]
     finished: dict = {}
     for what, ready in kill_points:
         kill_when(start(work, subs, root), ready)
         assert_nothing_half_written(work)
+        if what == "proposals":
+            killed_inside = parts_of(proposals)
+            assert 2 <= len(killed_inside) < 8 and not (proposals / "complete.json").is_file()
         now = finished_run_ids(work)
         assert {s: now[s] for s in finished} == finished, f"a finished stage was recomputed before the kill in {what}"
         finished = now
@@ -88,6 +98,8 @@ def test_killed_three_times_ends_where_an_uninterrupted_run_ends(smoke_run, tmp_
     assert final.returncode == 0, err[-3000:]
     ids = finished_run_ids(work)
     assert {s: ids[s] for s in finished} == finished and set(ids) == set(STAGES)
+    # the parts finished before the kill inside the proposals were kept, not computed again
+    assert {k: v for k, v in parts_of(proposals).items() if k in killed_inside} == killed_inside
     assert_nothing_half_written(work)
     # the resumed run ends exactly where the uninterrupted one ended
     ref = json.loads((smoke_run["work"] / "eval/metrics.json").read_text())

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
+
+from ilsvrc_pipe.table_parts import read_result_table
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +92,7 @@ def test_predict_det_gives_the_det_stage_detections_and_reports_bad_files(finish
     entries = json.loads((out / "predictions.json").read_text())
     check_entries(entries, files, out)
     best = json.loads((work / "det/metrics.json").read_text())["best_row"]
-    table = pd.read_parquet(work / f"det/detections/{best}_test.parquet")
+    table = read_result_table(work / f"det/detections/{best}_test")
     stage = table[table.image_id == files[0].stem].sort_values("score", ascending=False, kind="stable")
     mine = next(e for e in entries if e["file"] == str(files[0]))["boxes"]
     assert len(mine) == len(stage)

@@ -76,6 +76,16 @@ def test_bad_image_caps_are_refused_when_data_runs(paper):
     check_settings(paper, ["cls"], 1, CPU)
 
 
+def test_test_loop_settings(paper):
+    paper = Config(paper.to_dict())
+    paper.rpn.test.chunk_images = 0
+    with pytest.raises(UserInputError, match=r"rpn\.test\.chunk_images=0"):
+        check_settings(paper, ALL, 1, CPU)
+    paper.rpn.test.chunk_images, paper.det.test.num_workers = 10, -1
+    with pytest.raises(UserInputError, match=r"det\.test\.num_workers=-1"):
+        check_settings(paper, ALL, 1, CPU)
+
+
 def test_fp16_training_needs_a_gpu(paper):
     paper = Config(paper.to_dict())
     paper.precision.train = "fp16"

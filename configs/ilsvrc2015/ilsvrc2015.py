@@ -40,6 +40,9 @@ cls = dict(
         scale=256, crop=224,                        # single 224 centre crop of the 256-resized image
         dense_scales=[224, 256, 384, 480, 640],     # "average the scores at multiple scales (... {224, 256, 384, 480, 640})"
         batch_images=32,
+        # every test loop: images decoded by loader workers, results written in parts of chunk_images
+        # images by the process that made them (a killed run resumes at its first unfinished part)
+        chunk_images=1024, num_workers=8,
     ),
     ensemble_mode='dense',
     log_interval=100,
@@ -62,7 +65,8 @@ rpn = dict(
                batch_size=256, base_batch_size=256,   # "We use a mini-batch size of 256 images for fine-tuning."
                lr=0.01, milestones=(8,), max_epochs=10,   # rate and length: not given in the paper
                num_workers=8),
-    test=dict(scale=256, crop=224, dense_scales=[224, 256, 384, 480, 640]),   # "fully-convolutional" dense testing
+    test=dict(scale=256, crop=224, dense_scales=[224, 256, 384, 480, 640],   # "fully-convolutional" dense testing
+              chunk_images=1000, num_workers=8),
     log_interval=100,
 )
 
@@ -78,7 +82,7 @@ rcnn = dict(
         # regions, not images: "using a mini-batch size of 256 in the RoI-centric fashion"
         batch_size=256, base_batch_size=256,
         lr=0.001, milestones=(6,), max_epochs=8, num_workers=8),
-    test=dict(top_k=200, batch_size=256),   # "the R-CNN updates the score and box position of each of the 200 proposals"
+    test=dict(top_k=200, batch_size=256, chunk_images=1000, num_workers=8),   # "the R-CNN updates the score and box position of each of the 200 proposals"
     log_interval=100,
 )
 
@@ -116,7 +120,8 @@ det = dict(
         target_size=224,              # two adjacent scales chosen around the 224x224 training RoI size
         nms_iou=0.3,                  # "non-maximum suppression (NMS) with an IoU threshold of 0.3"
         vote_iou=0.5,                 # box voting over boxes with IoU >= 0.5
-        max_per_image=100),
+        max_per_image=100,
+        chunk_images=500, num_workers=8),
     rows=dict(baseline='det_r101', refine='det_r101', refine_context='det_r101_context',
               refine_context_multiscale='det_r101_context',
               ensemble=['det_r101', 'det_r101_context', 'det_r101_context_b']),   # "an ensemble of 3 models"

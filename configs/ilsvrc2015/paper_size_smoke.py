@@ -30,17 +30,19 @@ data = dict(
 cls = dict(
     models=[dict(name='resnet18', backbone=dict(depth=18))],
     train=dict(max_epochs=1, num_workers=2),
+    test=dict(chunk_images=4, num_workers=2),   # val and test in several parts, decoded by 2 workers
 )
 
 rpn = dict(
     models=[dict(name='rpn_r18', init_from='resnet18')],
     train=dict(max_epochs=1, num_workers=2),
+    test=dict(chunk_images=4, num_workers=2),
 )
 
 rcnn = dict(
     models=[dict(name='rcnn_r18', rpn='rpn_r18', init_from='resnet18')],
     train=dict(top_k=8, max_epochs=1, num_workers=2),   # paper: the top 200 proposals of each image
-    test=dict(top_k=10),                                 # paper: all 200 proposals of each class
+    test=dict(top_k=10, chunk_images=4, num_workers=2),  # paper: all 200 proposals of each class
 )
 
 det = dict(
@@ -49,6 +51,7 @@ det = dict(
         dict(name='det_r18_context', init_from='resnet18', context=True, seed=1),
     ],
     train=dict(max_epochs=1, num_workers=2),
+    test=dict(chunk_images=2, num_workers=2),
     rows=dict(baseline='det_r18', refine='det_r18', refine_context='det_r18_context',
               refine_context_multiscale='det_r18_context', ensemble=['det_r18', 'det_r18_context']),
 )

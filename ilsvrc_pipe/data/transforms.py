@@ -79,3 +79,19 @@ _WHOLE_IMAGE = build_test_transform()
 def load_normalized(path) -> torch.Tensor:
     """An image file as a whole, normalised ``(3, H, W)`` float tensor (test-time input)."""
     return _WHOLE_IMAGE(load_rgb(path)).as_subclass(torch.Tensor)
+
+
+class NormalizedImages(torch.utils.data.Dataset):
+    """Image files as :func:`load_normalized` gives them, by position: the test loops' input, decoded
+    in ``DataLoader`` workers (``chunked_inference.py``) instead of the loop's own process. Positions
+    in ``skip`` (images the data stage flagged corrupt) are not read: ``None``."""
+
+    def __init__(self, paths, skip=()):
+        self.paths = [str(p) for p in paths]
+        self.skip = set(int(i) for i in skip)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor | None:
+        return None if index in self.skip else load_normalized(self.paths[index])

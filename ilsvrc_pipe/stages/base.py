@@ -16,14 +16,17 @@ import abc
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
+import pandas as pd
 import torch
 from mmengine.config import Config
 from mmengine.registry import Registry
 
 from .. import precision as mixed_precision
 from ..artifacts import Artifacts
+from ..chunked_inference import RunBatch, run_in_chunks
+from ..table_parts import PartedTable
 from ..training import train_to_final
 
 STAGES = Registry("stage", scope="ilsvrc_pipe")
@@ -101,6 +104,17 @@ class StageContext:
         """``fn(*args, **kwargs)``, a model call of an inference loop, in the configured test precision
         on this stage's device; floating outputs come back as float32 (``precision.autocast_call``)."""
         return mixed_precision.autocast_call(self.device, self.precision["test"], fn, *args, **kwargs)
+
+    def infer_in_chunks(self, tables: Mapping[str, Path], empty: Mapping[str, pd.DataFrame], n_items: int,
+                        run_batch: RunBatch, dataset=None, batch_size: int = 1, desc: str = "") -> None:
+        """The stages' one inference loop (``chunked_inference.run_in_chunks``) over ``n_items`` items:
+        chunks of the section's ``test.chunk_images`` items (default 1000) shared out among the ranks,
+        decoded by ``test.num_workers`` loader workers (default 0: in this process), each finished
+        chunk written as one part of every result table in ``tables`` (``table_parts.py``)."""
+        test = dict(self.section.get("test", {}) or {})
+        run_in_chunks({name: PartedTable(path) for name, path in tables.items()}, empty, n_items, run_batch,
+                      dataset, chunk_items=int(test.get("chunk_images", 1000)), batch_size=batch_size,
+                      num_workers=int(test.get("num_workers", 0)), desc=desc)
 
     def train(self, model: str, spec: dict, seed: int) -> Path:
         """Train one model of this stage through mmengine's Runner (resuming an interrupted training)

@@ -17,16 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
-from ..data.transforms import load_normalized
-from ..distributed import gather_dict, is_main, shard
+from ..chunked_inference import empty_table
+from ..data.transforms import NormalizedImages
 from ..evaluation.loc import evaluate_loc
-from ..io_utils import write_table_atomic
 from ..models.pretrained import resolve_pretrained, write_pretrained_final
 from ..models.test_modes import (DEFAULT_DENSE_AVERAGE, average_probs, predict_center_crop, predict_dense,
                                  predict_ten_crop)
 from ..specs import load_weights, member_model_cfg, member_train_spec
+from ..table_parts import PartedTable, read_result_table
 from ..tables import top5_table
 from .base import Stage, StageContext, register_stage
 
@@ -46,41 +45,74 @@ def predict_modes(model, images: list[torch.Tensor], test_cfg: dict, modes=MODES
     return out
 
 
-def score_split(ctx: StageContext, models: dict, split: str, modes, wnids: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
-    """Probabilities per (model, mode) for every image of a split; finished tables are reused."""
+def score_split(ctx: StageContext, models: dict, split: str, modes, wnids: list[str]) -> None:
+    """Probabilities per (model, mode) for every image of a split, as parted tables (rows: images in
+    split order; an image flagged corrupt gets uniform probabilities); finished parts are kept."""
     art, test_cfg = ctx.artifacts, ctx.section["test"]
     images = art.read_images("loc", split)
     corrupt = images.corrupt.to_numpy(bool) if "corrupt" in images else np.zeros(len(images), bool)
-    todo = [(n, m) for n in models for m in modes if not art.cls_scores(n, m, split).is_file()]
-    if todo:
-        parts = {key: np.full((len(images), len(wnids)), 1.0 / len(wnids), dtype=np.float32) for key in todo}
-        readable = np.flatnonzero(~corrupt)
-        chunk = int(test_cfg.get("batch_images", 64))
-        done = {}   # this rank's chunks (all of them in one process): start -> {(model, mode): probs}
-        for start in tqdm(shard(range(0, len(readable), chunk)), desc=f"cls test {split}", unit="batch",
-                          disable=not is_main()):
-            rows = readable[start:start + chunk]
-            batch = [load_normalized(p).to(ctx.device) for p in images.path.iloc[rows]]  # native size; modes resize
-            done[start] = {}
-            for name in {n for n, _ in todo}:
-                probs = ctx.infer(predict_modes, models[name], batch, test_cfg,
-                                  [m for n, m in todo if n == name])
-                done[start].update({(name, mode): p.cpu().numpy() for mode, p in probs.items()})
-        for start, probs in gather_dict(done).items():
-            for key, values in probs.items():
-                parts[key][readable[start:start + chunk]] = values
-        for (name, mode), values in parts.items():
-            art.write_scores(art.cls_scores(name, mode, split),
-                             pd.DataFrame(values, columns=wnids, index=images.image_id.to_numpy()))
-    return {(n, m): art.read_scores(art.cls_scores(n, m, split)) for n in models for m in modes}
+    image_ids = images.image_id.to_numpy()
+    keys = [(n, m) for n in models for m in modes]
+    tables = {f"{n}/{m}": art.cls_scores(n, m, split) for n, m in keys}
+    empty = {key: empty_table(["image_id", *wnids], {w: np.float32 for w in wnids}) for key in tables}
+
+    def run_batch(indices: list[int], batch: list) -> dict[str, pd.DataFrame]:
+        rows = np.asarray(indices)
+        readable = [k for k, i in enumerate(indices) if not corrupt[i]]
+        probs = {key: np.full((len(indices), len(wnids)), 1.0 / len(wnids), dtype=np.float32) for key in tables}
+        if readable:
+            inputs = [batch[k].to(ctx.device) for k in readable]   # native size; the modes resize
+            for name in models:
+                out = ctx.infer(predict_modes, models[name], inputs, test_cfg, list(modes))
+                for mode, p in out.items():
+                    probs[f"{name}/{mode}"][readable] = p.cpu().numpy()
+        return {key: score_frame(image_ids[rows], values, wnids) for key, values in probs.items()}
+
+    ctx.infer_in_chunks(tables, empty, len(images), run_batch, NormalizedImages(images.path, np.flatnonzero(corrupt)),
+                        batch_size=int(test_cfg.get("batch_images", 64)), desc=f"cls test {split}")
 
 
-def classification_errors(probs: pd.DataFrame, synsets, gt) -> dict:
-    """Official top-1/top-5 classification error (``cls_error`` of the devkit's LOC scorer)."""
-    top = top5_table(probs)
-    labels = np.array([synsets.id_of(w) for w in top.wnid], dtype=np.int64).reshape(len(probs), -1)
-    if list(probs.index) != list(gt.stems):
+def score_frame(image_ids, probs: np.ndarray, wnids: list[str]) -> pd.DataFrame:
+    """A score table's rows: ``image_id`` and one float32 column per WNID (sorted order)."""
+    frame = pd.DataFrame(probs, columns=wnids)
+    frame.insert(0, "image_id", image_ids)
+    return frame
+
+
+def ensemble_split(ctx: StageContext, members: list[str], split: str, modes, ens_mode: str, wnids: list[str]) -> None:
+    """Chunk by chunk, from the members' score parts: the ensemble's probabilities (the members'
+    ``ens_mode`` scores averaged), its top-5 table, and every member's top-5 table per mode."""
+    art = ctx.artifacts
+    first = PartedTable(art.cls_scores(members[0], ens_mode, split))
+    tables = {"ensemble": art.ensemble_scores(split), "top5": art.top5(split),
+              **{f"top5/{n}/{m}": art.member_top5(n, m, split) for n in members for m in modes}}
+    top5_columns = {"rank": np.int64, "score": np.float32}
+    empty = {key: empty_table(["image_id", *wnids], {w: np.float32 for w in wnids}) if key == "ensemble"
+             else empty_table(["image_id", "rank", "wnid", "score"], top5_columns) for key in tables}
+    chunk_images = int(ctx.section["test"].get("chunk_images", 1000))
+
+    def run_chunk(indices: list[int], _) -> dict[str, pd.DataFrame]:
+        chunk = indices[0] // chunk_images
+        scores = {(n, m): PartedTable(art.cls_scores(n, m, split)).read_part(chunk).set_index("image_id")
+                  for n in members for m in modes}
+        ensemble = average_probs([torch.from_numpy(scores[(n, ens_mode)].to_numpy(copy=True)) for n in members]).numpy()
+        ensemble = pd.DataFrame(ensemble, index=scores[(members[0], ens_mode)].index, columns=wnids)
+        out = {"ensemble": ensemble.reset_index(names="image_id"), "top5": top5_table(ensemble)}
+        out.update({f"top5/{n}/{m}": top5_table(probs) for (n, m), probs in scores.items()})
+        return out
+
+    ctx.infer_in_chunks(tables, empty, first.n_parts() * chunk_images if first.is_complete() else 0, run_chunk,
+                        batch_size=chunk_images)
+
+
+def classification_errors(top5: pd.DataFrame, synsets, gt) -> dict:
+    """Official top-1/top-5 classification error (``cls_error`` of the devkit's LOC scorer) of a
+    top-5 table whose images are the ground truth's, in its (sorted file-name) order."""
+    n = len(gt.stems)
+    if len(top5) % max(n, 1) or list(top5.image_id.to_numpy().reshape(n, -1)[:, 0]) != list(gt.stems):
         raise ValueError("score rows are not in the ground truth's (sorted file-name) order")
+    # k guesses per image: 5, or every class when there are fewer
+    labels = np.array([synsets.id_of(w) for w in top5.wnid], dtype=np.int64).reshape(n, -1)
     res = evaluate_loc(labels, np.zeros(labels.shape + (4,)), gt)
     return {"top1_error": float(res["cls_error"][0]), "top5_error": float(res["cls_error"][4])}
 
@@ -122,15 +154,14 @@ class ClassifyStage(Stage):
             if not art.has_records("loc", split):
                 continue
             modes = MODES if split == "val" else (ens_mode,)
-            scores = score_split(ctx, models, split, modes, wnids)
-            ensemble = average_probs([torch.from_numpy(scores[(n, ens_mode)].to_numpy(copy=True)) for n in models]).numpy()
-            ensemble = pd.DataFrame(ensemble, index=scores[(next(iter(models)), ens_mode)].index, columns=wnids)
-            art.write_scores(art.ensemble_scores(split), ensemble)
-            write_table_atomic(top5_table(ensemble), art.top5(split))
+            score_split(ctx, models, split, modes, wnids)
+            ensemble_split(ctx, list(models), split, modes, ens_mode, wnids)
             if split == "val" and gt is not None:
-                for (name, mode), probs in scores.items():
-                    metrics["models"].setdefault(name, {})[mode] = classification_errors(probs, classes, gt)
-                metrics["ensemble"] = classification_errors(ensemble, classes, gt)
+                for name in models:
+                    for mode in modes:
+                        top5 = read_result_table(art.member_top5(name, mode, split))
+                        metrics["models"].setdefault(name, {})[mode] = classification_errors(top5, classes, gt)
+                metrics["ensemble"] = classification_errors(read_result_table(art.top5(split)), classes, gt)
         if gt is None:
             ctx.logger.warning("no LOC val ground truth (data stage): classification errors not scored")
         art.write_metrics("cls", metrics)

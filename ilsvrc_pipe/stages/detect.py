@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
+from ..chunked_inference import empty_table
 from ..data.det_pyramid import det_test_inputs
 from ..data.det_train import DetTestDataset
 from ..data.det_val_halves import det_val_half_candidates
-from ..distributed import gather_dict, is_main, shard
 from ..evaluation.det import evaluate_det
 from ..io_utils import read_table, write_table_atomic
 from ..models.detection.inference import MemberView, DetectionMode, detect
@@ -33,6 +32,7 @@ from ..ops.box_coder import clip_inclusive, continuous_to_inclusive
 from ..plots import contact_sheet, plot_pr_curves, plot_table9
 from ..specs import det_model_cfg, det_train_spec, load_weights
 from ..submission.det_file import read_det_file, write_det_file
+from ..table_parts import read_result_table, table_done
 from .base import Stage, StageContext, register_stage
 
 ROWS = ("floor_whole_image", "baseline", "refine", "refine_context", "refine_context_multiscale", "ensemble")
@@ -68,32 +68,45 @@ def to_image_frame(dets, meta: dict) -> np.ndarray:
     return clip_inclusive(continuous_to_inclusive(boxes), (h, w)).numpy().astype(np.float64)
 
 
+DETECTION_DTYPES = {"index": np.int64, "class_id": np.int64, "score": np.float64,
+                    "x1": np.float64, "y1": np.float64, "x2": np.float64, "y2": np.float64}
+
+
+def detection_frame(meta: dict, class_ids: np.ndarray, scores: np.ndarray, boxes: np.ndarray) -> pd.DataFrame:
+    """One image's detections as table rows, from arrays."""
+    n = len(class_ids)
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return pd.DataFrame({"image_id": np.full(n, meta["image_id"], dtype=object),
+                         "index": np.full(n, int(meta["index"]), dtype=np.int64),
+                         "class_id": np.asarray(class_ids, dtype=np.int64), "score": np.asarray(scores, dtype=np.float64),
+                         "x1": boxes[:, 0], "y1": boxes[:, 1], "x2": boxes[:, 2], "y2": boxes[:, 3]})
+
+
 def run_rows(ctx: StageContext, models: dict, plan: dict, split: str, synsets) -> None:
-    """Detections of every planned row on a split, one table per row (finished tables are kept)."""
+    """Detections of every planned row on a split, one parted table per row (finished tables and
+    parts are kept)."""
     art, test = ctx.artifacts, ctx.section["test"]
-    todo = {row: spec for row, spec in plan.items() if not art.det_detections(row, split).is_file()}
+    todo = {row: spec for row, spec in plan.items() if not table_done(art.det_detections(row, split))}
     if not todo:
         return
     dataset = DetTestDataset(images=str(art.records("det", split, "images")), **det_test_inputs(test))
     needed = sorted({n for members, _ in todo.values() for n in members})
-    per_image: dict[int, dict[str, list]] = {}   # this rank's images (all in one process)
-    for i in tqdm(shard(range(len(dataset))), desc=f"det {split}", unit="img", disable=not is_main()):
-        item = dataset[i]
-        meta = item["data_samples"]
-        inputs = item["inputs"]
+
+    def run_image(indices: list[int], batch: list) -> dict[str, pd.DataFrame]:
+        item = batch[0]
+        meta, inputs = item["data_samples"], item["inputs"]
         views = {n: MemberView(models[n], inputs["pyramid"], inputs["primary"]) for n in needed}
-        per_image[i] = {}
+        out = {}
         for row, (members, mode) in todo.items():
             dets = ctx.infer(detect, [views[n] for n in members], mode)
             dets = type(dets)(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
-            boxes = to_image_frame(dets, meta)
             ids = synsets.detection_labels_to_ids(dets.labels.numpy())
-            per_image[i][row] = [(meta["image_id"], int(meta["index"]), int(c), float(s), *b)
-                                 for c, s, b in zip(ids, dets.scores.tolist(), boxes.tolist())]
-    per_image = gather_dict(per_image)
-    for row in todo:
-        values = [v for i in range(len(dataset)) for v in per_image[i][row]]
-        write_table_atomic(pd.DataFrame(values, columns=DETECTION_COLUMNS), art.det_detections(row, split))
+            out[row] = detection_frame(meta, ids, dets.scores.numpy(), to_image_frame(dets, meta))
+        return out
+
+    empty = {row: empty_table(DETECTION_COLUMNS, DETECTION_DTYPES) for row in todo}
+    ctx.infer_in_chunks({row: art.det_detections(row, split) for row in todo}, empty, len(dataset), run_image,
+                        dataset, desc=f"det {split}")
 
 
 def gt_object_counts(result: dict) -> dict[int, int]:
@@ -158,7 +171,7 @@ class DetectStage(Stage):
         run_rows(ctx, models, plan, "val2", synsets)
         train_splits = [s for s in section["train"].get("splits", ("train", "val1")) if art.has_records("det", s)]
         tables = {"floor_whole_image": floor_detections(art, "val2", class_frequencies(art, train_splits, synsets))}
-        tables.update({row: read_table(art.det_detections(row, "val2")) for row in plan})
+        tables.update({row: read_result_table(art.det_detections(row, "val2")) for row in plan})
         results = {row: write_and_score(art.det_row_file(row, "val2"), t, gt, curves=True) for row, t in tables.items()}
         absent = sorted(c for c, n in gt_object_counts(results["baseline"]).items() if n == 0)
         if absent:
@@ -204,7 +217,7 @@ class DetectStage(Stage):
         splits = ["val2"] + (["test"] if art.has_records("det", "test") else [])
         for split in splits:
             run_rows(ctx, models, plan, split, synsets)
-            table = read_table(art.det_detections(best, split))
+            table = read_result_table(art.det_detections(best, split))
             write_det_file(art.submission(f"det_{split}.txt"), table["index"].to_numpy(), table.class_id.to_numpy(),
                            table.score.to_numpy(), table[["x1", "y1", "x2", "y2"]].to_numpy(np.float64))
             files[split] = str(art.submission(f"det_{split}.txt"))
@@ -224,7 +237,7 @@ class DetectStage(Stage):
         plot_table9({k: v["mAP"] for k, v in rows.items()}, art.det_table9_plot())
         images = art.read_images("det", "val2").head(8)
         boxes = read_table(art.records("det", "val2", "boxes"))
-        dets = read_table(art.det_detections(best, "val2"))
+        dets = read_result_table(art.det_detections(best, "val2"))
         items = []
         for r in images.itertuples(index=False):
             mine = dets[(dets.image_id == r.image_id) & (dets.score >= 0.5)]

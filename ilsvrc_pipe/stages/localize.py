@@ -23,7 +23,8 @@ import pandas as pd
 
 from ..evaluation.baselines import score_baselines
 from ..evaluation.loc import evaluate_loc
-from ..io_utils import atomic_path, read_table, write_table_atomic
+from ..io_utils import atomic_path, write_table_atomic
+from ..table_parts import read_result_table, table_done
 from ..ops.boxes import box_iou
 from ..plots import plot_iou_histogram
 from ..submission.kaggle_csv import write_kaggle_loc_csv
@@ -79,7 +80,7 @@ def gt_class_boxes(images: pd.DataFrame, boxes: dict, synsets) -> dict[tuple[int
 
 def score_row(ctx, name: str, table: Path, who: str, val, synsets, gt) -> dict:
     art = ctx.artifacts
-    boxes = best_box_lookup(read_table(table))
+    boxes = best_box_lookup(read_result_table(table))
     labels, guess_boxes, missing = guesses(val.images, member_top5(art, who, "val"), boxes, synsets)
     top5_file, gt_file = art.loc_row_file(name), art.loc_row_file(name, gt_class=True)
     write_gt_class_loc_file(gt_file, gt.class_ids, gt_class_boxes(val.images, boxes, synsets))
@@ -130,10 +131,10 @@ def write_submissions(ctx: StageContext, split: str, synsets, best_row: str) -> 
     a Kaggle CSV (and, on val, its ground-truth-class file), copied to the submission folder."""
     art = ctx.artifacts
     table, who = row_sources(ctx, split)[best_row]
-    if not table.is_file():
+    if not table_done(table):
         return {}
     images = art.read_images("loc", split)
-    labels, boxes, _ = guesses(images, member_top5(art, who, split), best_box_lookup(read_table(table)), synsets)
+    labels, boxes, _ = guesses(images, member_top5(art, who, split), best_box_lookup(read_result_table(table)), synsets)
     devkit, kaggle = art.submission(f"loc_{split}.txt"), art.submission(f"loc_{split}.csv")
     write_loc_file(devkit, labels, boxes)
     write_kaggle_loc_csv(kaggle, list(images.image_id), labels, boxes, synsets)

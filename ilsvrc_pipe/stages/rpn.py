@@ -7,50 +7,51 @@ train (dense; the ground-truth class: the R-CNN's training data).
 """
 from __future__ import annotations
 
-from tqdm import tqdm
+import pandas as pd
 
-from ..data.transforms import load_normalized
-from ..distributed import gather_dict, is_main, shard
-from ..io_utils import write_table_atomic
+from ..data.transforms import NormalizedImages
 from ..models.per_class_rpn import propose_center_crop, propose_dense
 from ..specs import load_weights, rpn_model_cfg, rpn_train_spec
-from ..tables import box_table, requested_classes
+from ..table_parts import table_done
+from ..tables import box_frame, box_table, requested_classes
 from .base import Stage, StageContext, register_stage
 from .rpn_anchors import fit_rpn_anchors
 
 
-def _proposal_rows(image_id: str, per_class: dict, index_to_wnid) -> list[tuple]:
-    rows = []
-    for c, sb in per_class.items():
-        for rank, (box, score) in enumerate(zip(sb.boxes.tolist(), sb.scores.tolist()), 1):
-            rows.append((image_id, index_to_wnid(c), rank, score, *box))
-    return rows
+def proposal_frame(image_id: str, per_class: dict, index_to_wnid) -> pd.DataFrame:
+    """Box-table rows of one image's proposals (class -> scored boxes, best first), from arrays."""
+    frames = [box_frame(image_id, index_to_wnid(c), sb.boxes.cpu().numpy(), sb.scores.cpu().numpy())
+              for c, sb in per_class.items()]
+    return pd.concat(frames, ignore_index=True) if frames else box_table([])
 
 
 def write_proposals(ctx: StageContext, model, name: str, split: str, modes: tuple[str, ...]) -> None:
-    """Proposals of every requested (image, class) of a split, one table per mode (finished ones kept)."""
+    """Proposals of every requested (image, class) of a split, one parted table per mode (finished
+    tables and parts are kept)."""
     art, test = ctx.artifacts, ctx.section["test"]
     classes = art.read_classes()["clsloc"]
-    modes = tuple(m for m in modes if not art.proposals(name, m, split).is_file())
+    modes = tuple(m for m in modes if not table_done(art.proposals(name, m, split)))
     if not modes:
         return
-    images = art.read_images("loc", split).set_index("image_id")
+    paths = art.read_images("loc", split).set_index("image_id")["path"]
     wanted = requested_classes(art, split)
-    per_image: dict[str, dict[str, list]] = {}   # this rank's images (all in one process)
-    for image_id in tqdm(shard(list(wanted)), desc=f"rpn {name} {split}", unit="img", disable=not is_main()):
-        image = load_normalized(images.at[image_id, "path"]).to(ctx.device)
+    image_ids = list(wanted)
+
+    def run_image(indices: list[int], batch: list) -> dict[str, pd.DataFrame]:
+        image_id, image = image_ids[indices[0]], batch[0].to(ctx.device)
         idx = [classes.index_of(w) for w in wanted[image_id]]
-        per_image[image_id] = {}
+        out = {}
         if "center" in modes:
             props = ctx.infer(propose_center_crop, model, [image], [idx], scale=test["scale"], crop=test["crop"])[0]
-            per_image[image_id]["center"] = _proposal_rows(image_id, props, classes.wnid_of_index)
+            out["center"] = proposal_frame(image_id, props, classes.wnid_of_index)
         if "dense" in modes:
             props = ctx.infer(propose_dense, model, image, idx, scales=test["dense_scales"])
-            per_image[image_id]["dense"] = _proposal_rows(image_id, props, classes.wnid_of_index)
-    per_image = gather_dict(per_image)
-    for m in modes:
-        rows = [row for image_id in wanted for row in per_image[image_id][m]]
-        write_table_atomic(box_table(rows), art.proposals(name, m, split))
+            out["dense"] = proposal_frame(image_id, props, classes.wnid_of_index)
+        return out
+
+    ctx.infer_in_chunks({m: art.proposals(name, m, split) for m in modes}, {m: box_table([]) for m in modes},
+                        len(image_ids), run_image, NormalizedImages(paths.loc[image_ids].tolist()),
+                        desc=f"rpn {name} {split}")
 
 
 @register_stage
@@ -77,7 +78,7 @@ class RPNStage(Stage):
                                  final, device=ctx.device)
             write_proposals(ctx, model, name, "val", ("center", "dense"))
             write_proposals(ctx, model, name, "train", ("dense",))
-            if art.top5("test").is_file():
+            if table_done(art.top5("test")):
                 write_proposals(ctx, model, name, "test", ("center", "dense"))
             figures[name] = str(final)
         return figures

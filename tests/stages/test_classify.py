@@ -12,6 +12,7 @@ from ilsvrc_pipe.pipeline import Pipeline
 from ilsvrc_pipe.registry import MODELS
 from ilsvrc_pipe.specs import det_model_cfg, rcnn_model_cfg, rpn_model_cfg
 from ilsvrc_pipe.stages import default_stages
+from ilsvrc_pipe.table_parts import table_done
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +46,7 @@ def test_cls_evaluates_pretrained_weights_without_training(smoke_root, tmp_path,
     assert backbone and all(torch.equal(final[k], v) for k, v in backbone.items())
     assert set(figures["models"]["r18"]) == {"center", "ten_crop", "dense"}
     assert json.loads(art.metrics("cls").read_text())["members"] == ["r18"]
-    assert art.top5("val").is_file() and art.top5("test").is_file()
+    assert table_done(art.top5("val")) and table_done(art.top5("test"))
     runner_files = [p.name for p in art.train_dir("cls", "r18").rglob("*") if p.is_file()]
     assert runner_files == ["final.pth"], runner_files   # no Runner ran: no checkpoint, no log
 
