@@ -21,5 +21,5 @@ setup(
         "matplotlib",
         "Pillow",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout", "pycocotools"]},
+    extras_require={"test": ["pytest", "pytest-timeout", "pycocotools", "ruff"]},
 )

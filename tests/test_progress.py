@@ -66,11 +66,12 @@ def test_pipeline_logs_the_eta_of_its_second_run(tmp_path, caplog):
 
 
 def test_cold_xml_parse_shows_a_bar_with_the_file_count(tmp_path, write_xml, monkeypatch):
+    from ilsvrc_pipe.data import file_pool
     from ilsvrc_pipe.evaluation import xml_batch
 
     bars = []
 
-    class Recorder(xml_batch.tqdm):
+    class Recorder(file_pool.tqdm):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.counted, self.shown = 0, not kwargs.get("disable")
@@ -80,7 +81,7 @@ def test_cold_xml_parse_shows_a_bar_with_the_file_count(tmp_path, write_xml, mon
             self.counted += n
             return super().update(n)
 
-    monkeypatch.setattr(xml_batch, "tqdm", Recorder)
+    monkeypatch.setattr(file_pool, "tqdm", Recorder)
     paths = [write_xml(tmp_path, f"x{i:05d}", [("n01", (1, 2, 3, 4))]) for i in range(1200)]
     for workers in (1, 2):
         parsed = xml_batch.parse_xml_files(paths, workers=workers)

@@ -15,13 +15,14 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from .annotations import parse_annotation
 from .det_val_halves import HALVES, find_det_blacklist, read_det_val_half
 from .det_val_halves import map_split_to_val  # noqa: F401  (importable from here, as before it moved)
 from .errors import DataFormatError, ImageDecodeError
+from .fast_paths import join_path, path_is_file
+from .image_headers import READ, read_image_sizes
 from .image_sets import int_field, list_lines, read_image_list
+from .listed_xmls import parse_listed_xmls
 from .synsets import SynsetTable, find_det_synsets, ilsvrc_dir
 
 logger = logging.getLogger(__name__)
@@ -178,39 +179,54 @@ def load_det_records(root: str | os.PathLike, split: str, synsets: SynsetTable |
     base = ilsvrc_dir(root)
     folder = "val" if split in ("val1", "val2") else split
     listed = _split_stems(root, split, synsets)
-    data_dir, xml_dir = base / "Data" / "DET" / folder, base / "Annotations" / "DET" / folder
+    stems = listed["stem"].to_numpy(dtype=object)
+    data_dir, xml_dir = str(base / "Data" / "DET" / folder), str(base / "Annotations" / "DET" / folder)
+    paths = [join_path(data_dir, f"{stem}.JPEG") for stem in stems]
+    xml_paths = [join_path(xml_dir, f"{stem}.xml") for stem in stems]
 
-    paths, xml_paths, widths, heights, counts, box_rows = [], [], [], [], [], []
-    for stem in tqdm(listed["stem"], desc=f"DET {split}", unit="image", leave=False, disable=len(listed) < 1000):
-        path, xml_path = data_dir / f"{stem}.JPEG", xml_dir / f"{stem}.xml"
-        has_xml = split != "test" and xml_path.is_file()
-        width = height = -1
-        n_boxes = 0
-        if has_xml and read_boxes:
-            ann = parse_annotation(xml_path)
-            unknown = [(n, line) for n, line in zip(ann.names, ann.lines) if n not in synsets]
-            if unknown:
-                raise DataFormatError(f"{xml_path}:{unknown[0][1]}: object class {unknown[0][0]!r} is not a DET class "
-                                      f"of {synsets.source}")
-            width, height, n_boxes = ann.width or -1, ann.height or -1, len(ann)
-            box_rows.extend((stem, name, *box) for name, box in zip(ann.names, ann.boxes.tolist()))
-        if width < 0 and sizes_from_images and path.is_file():
-            width, height = _image_size_from_file(path)
-        paths.append(str(path))
-        xml_paths.append(str(xml_path) if has_xml else None)
-        widths.append(width)
-        heights.append(height)
-        counts.append(n_boxes)
+    n = len(stems)
+    has_xml, width, height = np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    counts, box_ids, names, boxes = np.zeros(n, dtype=np.int64), [], [], np.zeros((0, 4))
+    if split != "test" and read_boxes:
+        parsed = parse_listed_xmls(xml_paths, synsets, lambda ann: _check_det_classes(ann, synsets), f"DET {split} XML")
+        has_xml, width, height, counts = parsed.present, parsed.width, parsed.height, parsed.counts
+        box_ids, names, boxes = stems[parsed.object_files()], parsed.names, parsed.boxes
+    elif split != "test":
+        has_xml = np.asarray([path_is_file(p) for p in xml_paths], dtype=bool)
+    if sizes_from_images:
+        _sizes_from_headers(paths, width, height, f"DET {split} image sizes")
     images = pd.DataFrame({
-        "image_id": listed["stem"].to_numpy(dtype=object),
+        "image_id": stems,
         "index": listed["index"].to_numpy(dtype=np.int64),
         "split": split,
         "path": pd.Series(paths, dtype=object),
-        "xml_path": pd.Series(xml_paths, dtype=object),
-        "width": np.asarray(widths, dtype=np.int64),
-        "height": np.asarray(heights, dtype=np.int64),
-        "n_boxes": np.asarray(counts, dtype=np.int64),
+        "xml_path": pd.Series([p if x else None for p, x in zip(xml_paths, has_xml)], dtype=object),
+        "width": width,
+        "height": height,
+        "n_boxes": counts,
     })
-    boxes = pd.DataFrame(box_rows, columns=BOX_COLUMNS).astype(
-        {"image_id": object, "wnid": object, "x1": np.float64, "y1": np.float64, "x2": np.float64, "y2": np.float64})
+    boxes = pd.DataFrame({"image_id": pd.Series(box_ids, dtype=object), "wnid": pd.Series(names, dtype=object),
+                          **{c: np.asarray(boxes[:, k], dtype=np.float64) for k, c in enumerate(BOX_COLUMNS[2:])}},
+                         columns=BOX_COLUMNS)
     return DetRecords(images[IMAGE_COLUMNS], boxes)
+
+
+def _check_det_classes(ann, synsets: SynsetTable) -> None:
+    """An object of no DET class is an error naming its line."""
+    unknown = [(n, line) for n, line in zip(ann.names, ann.lines) if n not in synsets]
+    if unknown:
+        raise DataFormatError(f"{ann.path}:{unknown[0][1]}: object class {unknown[0][0]!r} is not a DET class "
+                              f"of {synsets.source}")
+
+
+def _sizes_from_headers(paths: list[str], width: np.ndarray, height: np.ndarray, desc: str) -> None:
+    """Fill the unknown sizes (width < 0) of images that exist from their headers, in place (on all
+    CPUs, ``image_headers.py``); an unreadable header keeps -1, with a warning."""
+    todo = np.flatnonzero(width < 0)
+    read = read_image_sizes([paths[i] for i in todo], require_file=True, desc=desc)
+    done = read.status == READ
+    width[todo[done]], height[todo[done]] = read.sizes[done, 0], read.sizes[done, 1]
+    for k in read.again:
+        path = Path(paths[todo[k]])
+        if path.is_file():
+            width[todo[k]], height[todo[k]] = _image_size_from_file(path)

@@ -23,11 +23,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .annotations import parse_annotation
-from .errors import DataFormatError, open_text
-from .image_sets import read_image_list
 from .devkit_lists import (clsloc_val_blacklist_path, clsloc_val_ground_truth_path,  # noqa: F401
                            index_lines, read_index_list, read_loc_blacklist)
+from .errors import DataFormatError, open_text
+from .fast_paths import join_path, path_is_file
+from .image_sets import read_image_list
+from .listed_xmls import parse_listed_xmls
 from .synsets import SynsetTable, find_clsloc_synsets, ilsvrc_dir
 
 logger = logging.getLogger(__name__)
@@ -94,12 +95,13 @@ def _kaggle_file(root, name: str) -> Path | None:
     return None
 
 
-def _find_image(folder: Path, stem: str) -> Path:
+def _find_image(folder: str, stem: str) -> str:
+    """The image file of ``stem`` (the first extension that exists; ``.JPEG`` when none does)."""
     for ext in IMAGE_EXTENSIONS:
-        p = folder / f"{stem}{ext}"
-        if p.is_file():
+        p = join_path(folder, f"{stem}{ext}")
+        if path_is_file(p):
             return p
-    return folder / f"{stem}.JPEG"
+    return join_path(folder, f"{stem}.JPEG")
 
 
 def _list_stems(folder: Path, nested: bool) -> list[str]:
@@ -119,26 +121,52 @@ def _check_classes(ann, synsets: SynsetTable) -> None:
 
 
 def _parse_xmls(xml_dir: Path, stems: list[str], desc: str, synsets: SynsetTable):
-    """Parse the XML of each stem that has one; returns per-image sizes and a boxes table."""
-    sizes, rows = {}, []
-    for stem in tqdm(stems, desc=desc, unit="xml", leave=False, disable=len(stems) < 1000):
-        xml = xml_dir / f"{stem}.xml"
-        if not xml.is_file():
-            continue
-        ann = parse_annotation(xml)
-        _check_classes(ann, synsets)
-        sizes[stem] = (ann.width or -1, ann.height or -1)
-        rows.extend((stem, n, *b) for n, b in zip(ann.names, ann.boxes.tolist()))
-    return sizes, pd.DataFrame(rows, columns=BOX_COLUMNS)
+    """Parse the XML of each stem that has one (on all CPUs, ``listed_xmls.py``); returns the
+    (width, height, objects kept) of each stem (-1, -1, 0 without XML) and a boxes table."""
+    folder = str(xml_dir)
+    parsed = parse_listed_xmls([join_path(folder, f"{stem}.xml") for stem in stems], synsets,
+                               lambda ann: _check_classes(ann, synsets), desc)
+    per_stem = np.stack([parsed.width, parsed.height, parsed.counts], axis=1)
+    return per_stem, _box_table(np.asarray(stems, dtype=object)[parsed.object_files()], parsed.names, parsed.boxes)
 
 
-def _stems_of_split(root, split: str) -> list[tuple[str, int]]:
+def _per_image(ids: list[str], boxed: list[str], boxed_rows: np.ndarray, missing: tuple) -> np.ndarray:
+    """The rows of ``boxed_rows`` (one per unique ``boxed`` stem) for each of ``ids``; ``missing``
+    for an id that is not boxed. Arrays, not a pandas map: a map over a million string ids
+    materialises them as Python objects, the largest allocation of the whole data stage."""
+    if boxed is ids:
+        return boxed_rows
+    where = {stem: k for k, stem in enumerate(boxed)}
+    position = np.fromiter((where.get(stem, -1) for stem in ids), dtype=np.int64, count=len(ids))
+    return np.where((position >= 0)[:, None], boxed_rows[position], np.asarray(missing)).astype(np.int64)
+
+
+def _listed(image_ids: pd.Series, ids: list[str]) -> np.ndarray:
+    """Whether each image id is one of ``ids`` (``Series.isin`` on arrow strings holds half a GB
+    for a million ids; a set of the strings costs a tenth of it)."""
+    listed = set(ids)
+    return np.fromiter((image_id in listed for image_id in image_ids.tolist()), dtype=bool, count=len(image_ids))
+
+
+def _box_table(image_ids, names: list[str], boxes: np.ndarray) -> pd.DataFrame:
+    """The boxes table of objects (image id, WNID, inclusive box each), typed as a table built from
+    one ``(image_id, wnid, x1, y1, x2, y2)`` row per object is (all columns untyped when empty)."""
+    if not len(names):
+        return pd.DataFrame([], columns=BOX_COLUMNS)
+    table = {"image_id": list(image_ids), "wnid": list(names)}
+    table.update({c: boxes[:, k] for k, c in enumerate(BOX_COLUMNS[2:])})
+    return pd.DataFrame(table, columns=BOX_COLUMNS)
+
+
+def _stems_of_split(root, split: str) -> tuple[list[str], np.ndarray]:
+    """Stems and image numbers of a split: its ImageSets list, else its image files in sorted order."""
     base = ilsvrc_dir(root)
     list_file = base / "ImageSets" / "CLS-LOC" / ("train_cls.txt" if split == "train" else f"{split}.txt")
     if list_file.is_file():
-        return read_image_set(list_file)
+        table = read_image_list(list_file)
+        return table.stem.tolist(), table["index"].to_numpy(dtype=np.int64)
     stems = _list_stems(base / "Data" / "CLS-LOC" / split, nested=(split == "train"))
-    return [(s, i) for i, s in enumerate(stems, 1)]
+    return stems, np.arange(1, len(stems) + 1, dtype=np.int64)
 
 
 def load_loc_records(root: str | os.PathLike, split: str, synsets: SynsetTable | None = None) -> LocRecords:
@@ -147,40 +175,43 @@ def load_loc_records(root: str | os.PathLike, split: str, synsets: SynsetTable |
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     synsets = synsets or find_clsloc_synsets(root)
     base = ilsvrc_dir(root)
-    stems = _stems_of_split(root, split)
-    if not stems:
+    ids, numbers = _stems_of_split(root, split)
+    if not ids:
         raise FileNotFoundError(f"{root}: no CLS-LOC {split} images (no ImageSets list, no {base}/Data/CLS-LOC/{split})")
-    ids = [s for s, _ in stems]
     xml_dir = base / "Annotations" / "CLS-LOC" / split
+    per_image = None   # (width, height, objects) of each image, from its XML
     if xml_dir.is_dir():
         boxed = ids
         loc_list = base / "ImageSets" / "CLS-LOC" / "train_loc.txt"
         if split == "train" and loc_list.is_file():
-            boxed = [s for s, _ in read_image_set(loc_list)]
-        sizes, boxes = _parse_xmls(xml_dir, boxed, f"CLS-LOC {split} XML", synsets)
+            boxed = read_image_list(loc_list).stem.tolist()
+        boxed_rows, boxes = _parse_xmls(xml_dir, boxed, f"CLS-LOC {split} XML", synsets)
+        per_image = _per_image(ids, boxed, boxed_rows, (-1, -1, 0))
     else:
-        sizes, boxes = {}, pd.DataFrame(columns=BOX_COLUMNS)
+        boxes = pd.DataFrame(columns=BOX_COLUMNS)
         kaggle = _kaggle_file(root, f"LOC_{split}_solution.csv")
         if kaggle is not None:
             boxes = read_kaggle_solution(kaggle, synsets)
-    images = pd.DataFrame({"image_id": ids, "index": [i for _, i in stems], "split": split})
-    data_dir = base / "Data" / "CLS-LOC" / split
-    images["path"] = [str(_find_image(data_dir, s)) for s in ids]
+    images = pd.DataFrame({"image_id": ids, "index": numbers, "split": split})
+    data_dir = str(base / "Data" / "CLS-LOC" / split)
+    images["path"] = [_find_image(data_dir, s) for s in ids]
     images["wnid"] = _labels(root, split, ids, boxes, synsets)
     unknown = sorted(set(images.wnid) - set(synsets.wnids) - {""})
     if unknown:
         raise DataFormatError(f"{root}: CLS-LOC {split} labels {unknown[:5]} are not in {synsets.source}")
-    images["label"] = [synsets.index_of(w) if w else -1 for w in images.wnid]
-    wh = np.array([sizes.get(s, (-1, -1)) for s in ids], dtype=np.int64).reshape(-1, 2)
-    images["width"], images["height"] = wh[:, 0], wh[:, 1]
-    counts = boxes.groupby("image_id").size() if len(boxes) else pd.Series(dtype=np.int64)
-    images["n_boxes"] = images.image_id.map(counts).fillna(0).astype(np.int64)
+    codes, wnids = pd.factorize(images.wnid)   # one class lookup per distinct WNID
+    images["label"] = np.asarray([synsets.index_of(w) if w else -1 for w in wnids], dtype=np.int64)[codes]
+    if per_image is None:   # sizes unknown; objects from the Kaggle table (val and test only: small)
+        counts = boxes.groupby("image_id").size() if len(boxes) else pd.Series(dtype=np.int64)
+        per_image = np.full((len(ids), 3), -1, dtype=np.int64)
+        per_image[:, 2] = images.image_id.map(counts).fillna(0).astype(np.int64).to_numpy()
+    images["width"], images["height"], images["n_boxes"] = per_image[:, 0], per_image[:, 1], per_image[:, 2]
     images["blacklisted"] = False
     if split == "val":
         bl = clsloc_val_blacklist_path(root)
         if bl is not None:
             images["blacklisted"] = images["index"].isin(set(read_loc_blacklist(bl, len(images))))
-    boxes = boxes[boxes.image_id.isin(set(ids))].reset_index(drop=True)
+    boxes = boxes[_listed(boxes.image_id, ids)].reset_index(drop=True)
     return LocRecords(images[IMAGE_COLUMNS], boxes[BOX_COLUMNS])
 
 
@@ -188,7 +219,8 @@ def _labels(root, split: str, ids: list[str], boxes: pd.DataFrame, synsets: Syns
     if split == "test":
         return [""] * len(ids)
     if split == "train":
-        return [s.split("/")[0] for s in ids]
+        folders: dict[str, str] = {}   # one string per class, not one per image
+        return [folders.setdefault(w, w) for w in (s.split("/")[0] for s in ids)]
     gt = clsloc_val_ground_truth_path(root)
     first_box = boxes.drop_duplicates("image_id").set_index("image_id").wnid if len(boxes) else {}
     if gt is not None:

@@ -10,6 +10,10 @@ made right after indexing, before any image is decoded or any table written, and
 DET train list labels and the ground truths all hold the kept images only; one log line per capped
 split says how many were kept.
 
+The stage runs once per run, whatever the number of processes: under torchrun rank 0 indexes
+while the other ranks wait, and the XMLs and image headers are read by a pool of processes
+(``data/file_pool.py``) with the answers, warnings and errors of a loop over the lists.
+
 Every val/test image is decoded once. A corrupt one fails the stage, or, with
 ``data.skip_corrupt_images``, stays in the records flagged ``corrupt`` (the devkit needs one line per
 image): it gets whole-image guesses (LOC) and no detections (DET), with a warning naming the file.
@@ -17,17 +21,18 @@ image): it gets whole-image guesses (LOC) and no detections (DET), with a warnin
 from __future__ import annotations
 
 import numpy as np
-from tqdm import tqdm
 
 from ..config_options import config_flag
 from ..data.class_lists import check_class_lists_agree
 from ..data.det_dataset import check_det_blacklist, load_det_records, read_det_train_lists
 from ..data.det_val_halves import det_val_halves_note
 from ..data.errors import DataFormatError, ImageDecodeError
+from ..data.image_headers import READ, read_image_sizes
 from ..data.images import image_size, load_rgb
 from ..data.loc_dataset import SPLITS, LocRecords, load_loc_records
 from ..data.subset import SplitCut, cut_det_records, cut_loc_records, image_caps, keep_listed
 from ..data.synsets import find_clsloc_synsets, find_det_synsets, ilsvrc_dir
+from ..distributed import run_on_main_only
 from ..evaluation.ground_truth import (load_det_ground_truth, load_loc_ground_truth, subset_det_ground_truth,
                                        subset_loc_ground_truth)
 from ..io_utils import write_table_atomic
@@ -39,7 +44,9 @@ def flag_corrupt_images(ctx: StageContext, images, split: str, task: str):
     set when the config allows skipping corrupt images (otherwise the first one fails the stage).
 
     With ``verify_images`` off only the headers of images of unknown size are read; a corrupt
-    header is then skipped (or fails the stage) by the same rule."""
+    header is then skipped (or fails the stage) by the same rule. The images are read on all CPUs
+    (``data/image_headers.py``); those the workers cannot read are read again here, in list order,
+    so the first corrupt one fails the stage, or each one is skipped with its warning, as in a loop."""
     skip = config_flag(ctx.cfg.data, "skip_corrupt_images", False, "data.")
     verify = config_flag(ctx.cfg.data, "verify_images", True, "data.")
     images = images.copy()
@@ -47,17 +54,20 @@ def flag_corrupt_images(ctx: StageContext, images, split: str, task: str):
     width, height = images.width.to_numpy().copy(), images.height.to_numpy().copy()
     todo = np.arange(len(images)) if verify else np.flatnonzero((width < 0) | (height < 0))
     paths = images.path.to_numpy()
-    for i in tqdm(todo, desc=f"{'decode' if verify else 'size'} {task} {split}", unit="img",
-                  disable=not verify and len(todo) < 1000):  # header reads of a few images take no time
+    read = read_image_sizes([paths[i] for i in todo], decode=verify,
+                            desc=f"{'decode' if verify else 'size'} {task} {split}")
+    sizes = {int(i): tuple(size) for i, size, status in zip(todo, read.sizes.tolist(), read.status) if status == READ}
+    for k in read.again:
+        i = todo[k]
         try:
-            size = load_rgb(paths[i]).size if verify else image_size(paths[i])
+            sizes[int(i)] = load_rgb(paths[i]).size if verify else image_size(paths[i])
         except ImageDecodeError as exc:
             if not skip:
                 raise
             corrupt[i] = True
             ctx.logger.warning("corrupt %s %s image kept with %s: %s", task, split,
                                "whole-image guesses" if task == "loc" else "no detections", exc)
-            continue
+    for i, size in sizes.items():
         if width[i] < 0 or height[i] < 0:
             width[i], height[i] = size
     images["width"], images["height"] = width, height
@@ -79,6 +89,11 @@ class DataStage(Stage):
     reads = ("data",)
 
     def run(self, ctx: StageContext) -> dict:
+        """Index once per run: under torchrun rank 0 indexes and writes alone while the other ranks
+        wait (they read the written artifacts in the stages after this one); all return its figures."""
+        return run_on_main_only(lambda: self._index(ctx))
+
+    def _index(self, ctx: StageContext) -> dict:
         root, art = ctx.data_root, ctx.artifacts
         caps = image_caps(ctx.cfg.data)
         check_class_lists_agree(root, "clsloc")

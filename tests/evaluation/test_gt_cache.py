@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ilsvrc_pipe.data import file_pool
 from ilsvrc_pipe.evaluation import gt_cache, xml_batch
 from ilsvrc_pipe.evaluation.ground_truth import load_det_ground_truth, load_loc_ground_truth
 
@@ -221,7 +222,7 @@ def test_no_process_pool_falls_back_to_one_process(fixture_copy, monkeypatch, ca
     def refuse(*args, **kwargs):
         raise OSError("no /dev/shm")
 
-    monkeypatch.setattr(xml_batch, "ProcessPoolExecutor", refuse)
+    monkeypatch.setattr(file_pool, "ProcessPoolExecutor", refuse)
     with caplog.at_level(logging.WARNING):
         parsed = xml_batch.parse_xml_files(paths, workers=2)
     assert parsed.n_files == len(paths) and "parsing in this process" in caplog.text
@@ -237,7 +238,7 @@ def test_parallel_parse_with_threads_running(fixture_copy):
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
-        assert xml_batch._context() is None or xml_batch._context().get_start_method() == "forkserver"
+        assert file_pool.pool_context() is None or file_pool.pool_context().get_start_method() == "forkserver"
         parsed = xml_batch.parse_xml_files(paths, workers=2)
     finally:
         stop.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -179,3 +180,106 @@ def test_bad_caps_stop_the_stage_with_one_line(smoke_root, tmp_path):
         run_data_stage(smoke_root, tmp_path / "bad", dict(max_images=dict(det_vals=3)))
     assert "\n" not in str(info.value)
     assert not (tmp_path / "bad" / "data").exists()
+
+
+# -- indexing once, in parallel ------------------------------------------------------------------
+def test_outputs_are_the_same_with_one_parse_worker_and_several(smoke_root, tmp_path, monkeypatch):
+    """Every XML and image header read in 2 processes (the pool forced on the smoke preset's short
+    lists) gives the bytes of one process reading them in order."""
+    monkeypatch.setenv("ILSVRC_PIPE_PARSE_WORKERS", "1")
+    one, one_art = run_data_stage(smoke_root, tmp_path / "one")
+    monkeypatch.setenv("ILSVRC_PIPE_PARSE_WORKERS", "2")
+    several, several_art = run_data_stage(smoke_root, tmp_path / "several")
+    assert _written(several_art) == _written(one_art) and len(_written(one_art)) == 22
+    assert several == one
+
+
+def _index_in_two_processes(rank: int, root: str, work: str, init: str) -> None:
+    """One rank of a 2-process gloo group running the data stage; notes every split it indexed."""
+    import datetime
+    import json
+
+    import torch.distributed as dist
+
+    from ilsvrc_pipe.stages import data as data_stage
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2, timeout=datetime.timedelta(seconds=120))
+    indexed = []
+    load = data_stage.load_loc_records
+    data_stage.load_loc_records = lambda *args, **kwargs: indexed.append(args[1]) or load(*args, **kwargs)
+    try:
+        figures, _ = run_data_stage(Path(root), Path(work))
+        Path(work, f"rank{rank}.json").write_text(json.dumps({"indexed": indexed, "figures": figures}))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_processes_index_once_and_write_what_one_process_writes(smoke_root, tmp_path):
+    import json
+
+    import torch.multiprocessing as mp
+
+    figures, one = run_data_stage(smoke_root, tmp_path / "one")
+    work = tmp_path / "two"
+    mp.spawn(_index_in_two_processes, args=(str(smoke_root), str(work), f"file://{tmp_path / 'rendezvous'}"),
+             nprocs=2, join=True)
+    ranks = [json.loads((work / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["indexed"] == list(SPLITS) and ranks[1]["indexed"] == []   # rank 1 only waited
+    assert ranks[0]["figures"] == ranks[1]["figures"] == json.loads(json.dumps(figures))
+    assert _written(Artifacts(work)) == _written(one)
+    assert not list(work.rglob(".*.tmp"))
+
+
+def test_torchrun_data_stage_writes_the_bytes_of_one_process(smoke_root, tmp_path):
+    """``tools/run_pipeline.py --stage data`` under a 2-process torchrun (gloo) against the same stage
+    in this process, both with the smoke config's data section."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = Config.fromfile(str(repo / "configs/mini/smoke.py"))
+    art = Artifacts(tmp_path / "one")
+    ctx = StageContext(DeclaredConfig(cfg, DataStage.reads, "data"), smoke_root, art, "data", logging.getLogger("t"))
+    figures = DataStage().run(ctx)
+    work = tmp_path / "two"
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          "29541", "tools/run_pipeline.py", "--launcher", "pytorch", "--stage", "data", "--config",
+                          "configs/mini/smoke.py", "--work-dir", str(work), "--submission-dir", str(tmp_path / "subs"),
+                          "--device", "cpu", "--cfg-options", f"data.root={smoke_root}"],
+                         cwd=repo, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    by_pipeline = {k: v for k, v in _written(Artifacts(work)).items() if k not in ("manifest.json", ".started.json")}
+    assert by_pipeline == _written(art) and len(by_pipeline) == 22
+    assert json.loads((work / "data" / "manifest.json").read_text())["figures"] == json.loads(json.dumps(figures))
+
+
+_OPENED: list[str] | None = None   # the XMLs this process opens while a test listens
+_LISTENING = False                 # audit hooks cannot be removed: one is added per process, gated by _OPENED
+
+
+def _note_xml_opens(event: str, args: tuple) -> None:
+    if _OPENED is not None and event == "open" and isinstance(args[0], (str, Path)) and str(args[0]).endswith(".xml"):
+        _OPENED.append(str(args[0]))
+
+
+def test_the_xmls_are_read_by_worker_processes(smoke_root, tmp_path, monkeypatch):
+    """With 2 parsing processes, this process opens only the XMLs the fast reader leaves to the
+    line-tracking one (the smoke preset's broken boxes), not the hundred of the data root."""
+    global _OPENED, _LISTENING
+    import sys
+
+    if not _LISTENING:
+        sys.addaudithook(_note_xml_opens)
+        _LISTENING = True
+    monkeypatch.setenv("ILSVRC_PIPE_PARSE_WORKERS", "2")
+    _OPENED = []
+    try:
+        run_data_stage(smoke_root, tmp_path / "work")
+        opened = list(_OPENED)
+    finally:
+        _OPENED = None
+    n_xml = len(list(smoke_root.rglob("*.xml")))
+    assert n_xml > 100 and len(opened) <= 4, (n_xml, opened)
