@@ -23,9 +23,10 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/openmp_env.py)
 import torch
-from _full_run_memory import zero_rpn_box_deltas   # random RPNs propose nothing: see there
+from _full_run_memory import zero_rpn_box_deltas  # random RPNs propose nothing: see there
+
+import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/utils/openmp_env.py)
 
 SIZE = (375, 500)    # a typical ImageNet image (height, width)
 DET_SIZE = (600, 800)
@@ -91,9 +92,9 @@ def measure_classifier(cfg, reps: int) -> dict:
 
 
 def measure_rpn(cfg, reps: int) -> dict:
-    from ilsvrc_pipe.models.per_class_rpn import propose_dense
+    from ilsvrc_pipe.engine.specs import rpn_model_cfg
+    from ilsvrc_pipe.models.localization.per_class_rpn import propose_dense
     from ilsvrc_pipe.registry import MODELS
-    from ilsvrc_pipe.specs import rpn_model_cfg
 
     model_cfg = rpn_model_cfg(cfg.rpn["models"][0], cfg.rpn, _members(cfg.cls), 1000)
     model = zero_rpn_box_deltas(MODELS.build({k: v for k, v in model_cfg.items() if k != "init_cfg"}))
@@ -104,9 +105,9 @@ def measure_rpn(cfg, reps: int) -> dict:
 
 
 def measure_rcnn(cfg, reps: int) -> dict:
-    from ilsvrc_pipe.models.rcnn import refine_proposals
+    from ilsvrc_pipe.engine.specs import rcnn_model_cfg
+    from ilsvrc_pipe.models.localization.rcnn import refine_proposals
     from ilsvrc_pipe.registry import MODELS
-    from ilsvrc_pipe.specs import rcnn_model_cfg
 
     model_cfg = rcnn_model_cfg(cfg.rcnn["models"][0], cfg.rcnn, _members(cfg.cls), 1000)
     model = MODELS.build({k: v for k, v in model_cfg.items() if k != "init_cfg"})
@@ -120,9 +121,9 @@ def measure_rcnn(cfg, reps: int) -> dict:
 
 def measure_detector(cfg, reps: int) -> dict:
     from ilsvrc_pipe.data.det_pyramid import det_test_inputs, pyramid_levels
+    from ilsvrc_pipe.engine.specs import det_model_cfg
     from ilsvrc_pipe.models.detection.c4 import pad_batch
     from ilsvrc_pipe.registry import MODELS
-    from ilsvrc_pipe.specs import det_model_cfg
 
     model_cfg = det_model_cfg(cfg.det["models"][0], cfg.det, _members(cfg.cls), 200)
     model = zero_rpn_box_deltas(MODELS.build({k: v for k, v in model_cfg.items() if k != "init_cfg"})).eval()

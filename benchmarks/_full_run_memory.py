@@ -1,7 +1,7 @@
 """The memory half of ``project_full_run.py``: how much memory ONE process needs for the heaviest step
 of every stage, at the paper's sizes and the per-process batch of a run on :data:`PROCESSES` GPUs.
 
-Every ``batch_size`` of a config is global (``ilsvrc_pipe/batch_rule.py``), so on 8 GPUs the paper
+Every ``batch_size`` of a config is global (``ilsvrc_pipe/engine/batch_rule.py``), so on 8 GPUs the paper
 config's cls/rpn/rcnn batches of 256 are 32 crops or regions per process and det's 16 are 2 images.
 Test loops batch per process: each rank takes whole chunks (``cls.test.batch_images`` images,
 ``rcnn.test.batch_size`` crops) or whole images, whatever the number of GPUs.
@@ -9,7 +9,7 @@ Test loops batch per process: each rank takes whole chunks (``cls.test.batch_ima
 Each step runs in a fresh Python process (``python _full_run_memory.py STEP``), so peaks do not mix,
 and holds what its stage holds at that moment: the stage's test loops keep every member of the
 ensemble loaded (both classifiers, both R-CNNs, all detectors), training one model. Models are built
-from the config through the ``ilsvrc_pipe.specs`` functions the stages use, with random weights (the
+from the config through the ``ilsvrc_pipe.engine.specs`` functions the stages use, with random weights (the
 memory of a network does not depend on its values). A training step is mmengine's
 ``model.train_step`` with the stage's SGD wrapper, channels_last weights as the Runner trains them and
 momentum buffers already present (the state of every step after the first).
@@ -43,8 +43,9 @@ import sys
 import time
 from pathlib import Path
 
-import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/openmp_env.py)
 import torch
+
+import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/utils/openmp_env.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "ilsvrc2015" / "ilsvrc2015.py"
@@ -107,7 +108,7 @@ def _members(section) -> dict:
 
 def _per_process(cfg, stage: str) -> int:
     """The stage's global training batch split over :data:`PROCESSES` (refused if it does not split)."""
-    from ilsvrc_pipe.batch_rule import check_batch_sizes
+    from ilsvrc_pipe.engine.batch_rule import check_batch_sizes
 
     check_batch_sizes(cfg, PROCESSES, (stage,))
     return int(cfg[stage]["train"]["batch_size"]) // PROCESSES
@@ -121,7 +122,7 @@ def _build(model_cfg: dict):
 
 def _for_test(model_cfg: dict):
     """A test-time model as ``specs.load_weights`` makes it (batch norms folded, channels_last)."""
-    from ilsvrc_pipe.specs import for_inference
+    from ilsvrc_pipe.engine.specs import for_inference
 
     return for_inference(_build(model_cfg))
 
@@ -134,8 +135,8 @@ def _train_step(cfg, stage: str, model, data, mark) -> dict:
     """One training step as the Runner takes it on one process (DDP's buckets are reported apart)."""
     from mmengine.optim import build_optim_wrapper
 
-    from ilsvrc_pipe.precision import optim_wrapper_cfg
-    from ilsvrc_pipe.training import sgd_schedule
+    from ilsvrc_pipe.engine.training import sgd_schedule
+    from ilsvrc_pipe.utils.precision import optim_wrapper_cfg
 
     model.to(memory_format=torch.channels_last).train()
     mark()
@@ -171,7 +172,7 @@ def zero_rpn_box_deltas(model):
 
 
 def cls_train(cfg, image, mark, member: str) -> dict:
-    from ilsvrc_pipe.specs import member_model_cfg
+    from ilsvrc_pipe.engine.specs import member_model_cfg
 
     b, crop = _per_process(cfg, "cls"), int(cfg.cls.train.crop)
     model = _build(member_model_cfg(_members(cfg.cls)[member], CLS_CLASSES))
@@ -181,8 +182,8 @@ def cls_train(cfg, image, mark, member: str) -> dict:
 
 
 def cls_test(cfg, image, mark) -> dict:
-    from ilsvrc_pipe.models.test_modes import DEFAULT_DENSE_AVERAGE, predict_dense
-    from ilsvrc_pipe.specs import member_model_cfg
+    from ilsvrc_pipe.engine.specs import member_model_cfg
+    from ilsvrc_pipe.models.classification.view_modes import DEFAULT_DENSE_AVERAGE, predict_dense
 
     test, members = cfg.cls.test, list(cfg.cls.models)
     models = [_for_test(member_model_cfg(m, CLS_CLASSES)) for m in members]
@@ -197,7 +198,7 @@ def cls_test(cfg, image, mark) -> dict:
 
 
 def rpn_train(cfg, image, mark) -> dict:
-    from ilsvrc_pipe.specs import rpn_model_cfg
+    from ilsvrc_pipe.engine.specs import rpn_model_cfg
 
     b, crop = _per_process(cfg, "rpn"), int(cfg.rpn.train.crop)
     fit = cfg.rpn.get("anchor_fit")
@@ -211,8 +212,8 @@ def rpn_train(cfg, image, mark) -> dict:
 
 
 def rpn_proposals(cfg, image, mark) -> dict:
-    from ilsvrc_pipe.models.per_class_rpn import propose_dense
-    from ilsvrc_pipe.specs import rpn_model_cfg
+    from ilsvrc_pipe.engine.specs import rpn_model_cfg
+    from ilsvrc_pipe.models.localization.per_class_rpn import propose_dense
 
     model = zero_rpn_box_deltas(_for_test(rpn_model_cfg(cfg.rpn.models[0], cfg.rpn, _members(cfg.cls), CLS_CLASSES)))
     mark()
@@ -223,7 +224,7 @@ def rpn_proposals(cfg, image, mark) -> dict:
 
 
 def rcnn_train(cfg, image, mark) -> dict:
-    from ilsvrc_pipe.specs import rcnn_model_cfg
+    from ilsvrc_pipe.engine.specs import rcnn_model_cfg
 
     b = _per_process(cfg, "rcnn")
     model = _build(rcnn_model_cfg(cfg.rcnn.models[0], cfg.rcnn, _members(cfg.cls), CLS_CLASSES))
@@ -236,8 +237,8 @@ def rcnn_train(cfg, image, mark) -> dict:
 
 
 def rcnn_rescore(cfg, image, mark) -> dict:
-    from ilsvrc_pipe.models.rcnn import refine_proposals
-    from ilsvrc_pipe.specs import rcnn_model_cfg
+    from ilsvrc_pipe.engine.specs import rcnn_model_cfg
+    from ilsvrc_pipe.models.localization.rcnn import refine_proposals
 
     models = [_for_test(rcnn_model_cfg(m, cfg.rcnn, _members(cfg.cls), CLS_CLASSES)) for m in cfg.rcnn.models]
     mark()
@@ -249,7 +250,7 @@ def rcnn_rescore(cfg, image, mark) -> dict:
 
 def det_train(cfg, image, mark) -> dict:
     from ilsvrc_pipe.data.det_pyramid import resized_size
-    from ilsvrc_pipe.specs import det_model_cfg
+    from ilsvrc_pipe.engine.specs import det_model_cfg
 
     b, train = _per_process(cfg, "det"), cfg.det.train
     member = next((m for m in cfg.det.models if m.get("context")), cfg.det.models[0])   # the larger head
@@ -270,15 +271,15 @@ def det_train(cfg, image, mark) -> dict:
 
 def _det_test(cfg, image, mark, row: str) -> dict:
     from ilsvrc_pipe.data.det_pyramid import det_test_inputs, pyramid_levels, resized_size
+    from ilsvrc_pipe.engine.rows import det_row_modes
+    from ilsvrc_pipe.engine.specs import det_model_cfg
     from ilsvrc_pipe.models.detection.inference import MemberView, detect
-    from ilsvrc_pipe.specs import det_model_cfg
-    from ilsvrc_pipe.stages.detect import row_modes
 
     cls_members = _members(cfg.cls)
     models = {m["name"]: zero_rpn_box_deltas(_for_test(det_model_cfg(m, cfg.det, cls_members, DET_CLASSES)))
               for m in cfg.det.models}
     mark()
-    members, mode = row_modes(cfg.det)[row]
+    members, mode = det_row_modes(cfg.det)[row]
     test = det_test_inputs(cfg.det.test)
     primary = torch.randn(3, *resized_size(*image, test["scale"], test["max_size"]))
     levels = [size for _, size in pyramid_levels(*image, test["pyramid"], test["pyramid_max_size"])]

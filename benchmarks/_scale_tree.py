@@ -29,9 +29,18 @@ from types import SimpleNamespace
 from typing import Iterator, NamedTuple
 
 import numpy as np
+from _scale_counts import (
+    CLSLOC_PER_CLASS,
+    DET_SHARED_WITH_CLSLOC,
+    draw_boxes,
+    draw_numbers,
+    draw_object_counts,
+    draw_sizes,
+    draw_wnids,
+    scaled_counts,
+    split_total,
+)
 
-from _scale_counts import (CLSLOC_PER_CLASS, DET_SHARED_WITH_CLSLOC, draw_boxes, draw_numbers, draw_object_counts,
-                           draw_sizes, draw_wnids, scaled_counts, split_total)
 from ilsvrc_pipe.synthetic.writers import annotation_xml, encode_image, write_file
 
 MARKER = ".scale_tree.json"

@@ -10,7 +10,7 @@ and sends them commands on stdin, one per line::
 
 ``rate`` is images (or crops, or calls) per second over at least ``SECONDS`` of timed work, after
 two untimed warm-up iterations. With ``BENCH_ADAPTIVE=<mode>`` the process runs under
-``ilsvrc_pipe.thread_governor`` in that mode (``all``: THREADS is then ignored, the governor sets the
+``ilsvrc_pipe.utils.thread_governor`` in that mode (``all``: THREADS is then ignored, the governor sets the
 count; ``inference``: it sets it in the no-grad ResNet forward only, as ``tools/predict.py`` does). Workloads:
 
 * ``resnet``: torchvision ResNet-18 forward, eval, no grad, batch 8 at 112 px (the issue's figure);
@@ -46,7 +46,7 @@ def _resnet():
 
 
 def _rcnn():
-    from ilsvrc_pipe.models.rcnn import RoIRCNN
+    from ilsvrc_pipe.models.localization.rcnn import RoIRCNN
 
     torch.manual_seed(0)
     model = RoIRCNN(backbone=dict(depth=18, width=0.5), num_classes=10, crop_size=64).train()
@@ -99,7 +99,7 @@ def main() -> None:
     steps = {}
     governor = None
     if os.environ.get("BENCH_ADAPTIVE"):   # the thread governor owns the thread count (in its mode)
-        from ilsvrc_pipe.thread_governor import install
+        from ilsvrc_pipe.utils.thread_governor import install
 
         torch.set_num_threads(2)
         governor = install({"ILSVRC_PIPE_ADAPTIVE_THREADS": os.environ["BENCH_ADAPTIVE"]})

@@ -36,30 +36,34 @@ import tempfile
 import time
 from pathlib import Path
 
-import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/openmp_env.py)
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
+
+import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/utils/openmp_env.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _report import publish  # noqa: E402
+from bench_gemm import command_line, machine_info  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.dataset import DefaultSampler, default_collate  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 
-from bench_gemm import command_line, machine_info  # noqa: E402
-from ilsvrc_pipe.ops.geometry import resize_shorter  # noqa: E402
-from ilsvrc_pipe.models.test_modes import (_group_by_size, predict_center_crop, predict_dense,  # noqa: E402
-                                           predict_ten_crop)
-from ilsvrc_pipe.registry import MODELS  # noqa: E402
-from ilsvrc_pipe.artifacts import Artifacts  # noqa: E402
+from ilsvrc_pipe.artifacts.paths import Artifacts  # noqa: E402
 from ilsvrc_pipe.data.seeded import SeededDataset  # noqa: E402
-from ilsvrc_pipe.specs import for_inference, member_model_cfg, member_train_spec  # noqa: E402
-from ilsvrc_pipe.training import build_runner  # noqa: E402
-
-from _report import publish  # noqa: E402
+from ilsvrc_pipe.engine.specs import for_inference, member_model_cfg, member_train_spec  # noqa: E402
+from ilsvrc_pipe.engine.training import build_runner  # noqa: E402
+from ilsvrc_pipe.models.classification.view_modes import (  # noqa: E402
+    _group_by_size,
+    predict_center_crop,
+    predict_dense,
+    predict_ten_crop,
+)
+from ilsvrc_pipe.ops.geometry import resize_shorter  # noqa: E402
+from ilsvrc_pipe.registry import MODELS  # noqa: E402
 
 MINI_CONFIG = ROOT / "configs" / "mini" / "pipeline.py"
 NUM_CLASSES = 10          # mini preset: 10 CLS-LOC classes, 80 train images each

@@ -46,15 +46,19 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/openmp_env.py)
 import torch
 from torch import nn
+
+import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/utils/openmp_env.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torchvision  # noqa: E402
+from _report import publish  # noqa: E402
+from bench_cls import IterClock, throughput  # noqa: E402
+from bench_gemm import command_line, machine_info  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 from torchvision.models._utils import IntermediateLayerGetter  # noqa: E402
@@ -62,18 +66,14 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator  # noqa: E
 from torchvision.models.detection.faster_rcnn import FasterRCNN, FastRCNNPredictor  # noqa: E402
 from torchvision.ops import MultiScaleRoIAlign, box_iou, roi_pool  # noqa: E402
 
-from bench_cls import IterClock, throughput  # noqa: E402
-from bench_gemm import command_line, machine_info  # noqa: E402
-from ilsvrc_pipe.artifacts import Artifacts  # noqa: E402
+from ilsvrc_pipe.artifacts.paths import Artifacts  # noqa: E402
 from ilsvrc_pipe.data.det_train import det_collate  # noqa: E402
 from ilsvrc_pipe.data.seeded import SeededDataset, SeededSampler, sample_seed  # noqa: E402
+from ilsvrc_pipe.engine.rows import det_row_modes  # noqa: E402
+from ilsvrc_pipe.engine.specs import det_model_cfg, det_train_spec, for_inference  # noqa: E402
+from ilsvrc_pipe.engine.training import build_runner  # noqa: E402
 from ilsvrc_pipe.models.detection.inference import DetectionMode, MemberView, detect  # noqa: E402
 from ilsvrc_pipe.registry import MODELS  # noqa: E402
-from ilsvrc_pipe.specs import det_model_cfg, det_train_spec, for_inference  # noqa: E402
-from ilsvrc_pipe.stages.detect import row_modes  # noqa: E402
-from ilsvrc_pipe.training import build_runner  # noqa: E402
-
-from _report import publish  # noqa: E402
 
 MINI_CONFIG = ROOT / "configs" / "mini" / "pipeline.py"
 MINI_CLASSES, PAPER_CLASSES = 8, 200   # the mini preset's DET classes (synthetic/plan.py), ILSVRC DET
@@ -391,7 +391,7 @@ def main(argv=None) -> int:
     report = {"command": command_line(), "quick": q, "machine": machine, "config": str(MINI_CONFIG.relative_to(ROOT)),
               "twin_roi_pool": "torchvision.ops.roi_pool on the single conv4 map (not MultiScaleRoIAlign)", "inference": {}}
     mini_size = (64, 85) if q else (int(det["test"]["scale"]), round(det["test"]["scale"] * 4 / 3))
-    report["inference"]["mini"] = bench_inference("mini", model_cfg, row_modes(det)["baseline"][1], mini_size, args,
+    report["inference"]["mini"] = bench_inference("mini", model_cfg, det_row_modes(det)["baseline"][1], mini_size, args,
                                                   args.images)
     if "paper" not in args.skip:
         report["inference"]["paper"] = bench_inference("paper", paper_model_cfg(q), DetectionMode(),

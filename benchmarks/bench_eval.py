@@ -34,13 +34,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ilsvrc_pipe.evaluation.det import evaluate_det_arrays  # noqa: E402
-from ilsvrc_pipe.evaluation.loc import evaluate_loc_arrays  # noqa: E402
-from ilsvrc_pipe.submission.det_file import read_det_file, write_det_file  # noqa: E402
-
 from _cli_timing import cli_summary, time_task  # noqa: E402
 from _eval_case import ensure_case  # noqa: E402
 from _report import publish  # noqa: E402
+
+from ilsvrc_pipe.evaluation.det import evaluate_det_arrays  # noqa: E402
+from ilsvrc_pipe.evaluation.loc import evaluate_loc_arrays  # noqa: E402
+from ilsvrc_pipe.submission.det_file import read_det_file, write_det_file  # noqa: E402
 
 TARGETS = {"loc_seconds": 2.0, "det_seconds": 5.0, "peak_bytes": 2 * 1024 ** 3}
 CLI_TARGETS = {"loc_warm_seconds": 1.0, "det_warm_seconds": 2.0, "cold_factor": 2.0, "peak_bytes": 2 * 1024 ** 3}

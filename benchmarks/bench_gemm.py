@@ -28,11 +28,11 @@ import sys
 import time
 from pathlib import Path
 
-import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/openmp_env.py)
 import torch
 import torch.nn.functional as F
-
 from _report import publish
+
+import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/utils/openmp_env.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL_SIZES = (2048, 3072, 4096)

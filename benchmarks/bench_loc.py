@@ -37,24 +37,24 @@ import sys
 import time
 from pathlib import Path
 
-import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/openmp_env.py)
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/utils/openmp_env.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from mmengine.config import Config  # noqa: E402
-
+from _report import publish  # noqa: E402
 from bench_cls import mixed_images  # noqa: E402
 from bench_gemm import command_line, machine_info, measure_gemm_gflops  # noqa: E402
-from ilsvrc_pipe.models.per_class_rpn import PerClassRPN, propose_dense  # noqa: E402
-from ilsvrc_pipe.models.rcnn import RoIRCNN, refine_proposals  # noqa: E402
-from ilsvrc_pipe.specs import for_inference  # noqa: E402
-from ilsvrc_pipe.ops.geometry import resize_shorter, warp_regions  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 
-from _report import publish  # noqa: E402
+from ilsvrc_pipe.engine.specs import for_inference  # noqa: E402
+from ilsvrc_pipe.models.localization.per_class_rpn import PerClassRPN, propose_dense  # noqa: E402
+from ilsvrc_pipe.models.localization.rcnn import RoIRCNN, refine_proposals  # noqa: E402
+from ilsvrc_pipe.ops.geometry import resize_shorter, warp_regions  # noqa: E402
 
 MINI_CONFIG = ROOT / "configs" / "mini" / "pipeline.py"
 NUM_CLASSES = 10          # mini preset: 10 CLS-LOC classes

@@ -14,14 +14,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import ilsvrc_pipe  # noqa: F401  (before torch: the OpenMP wait policy)
 import torch
 from torchvision.ops import nms
+
+import ilsvrc_pipe  # noqa: F401  (before torch: the OpenMP wait policy)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import publish  # noqa: E402
 from bench_gemm import command_line, machine_info  # noqa: E402
 from bench_loc import timed  # noqa: E402
+
 from ilsvrc_pipe.ops.nms import nms_top_k  # noqa: E402
 
 GRIDS = {"mini (136 px scale)": (9, 11), "paper (600 x 800)": (38, 50)}

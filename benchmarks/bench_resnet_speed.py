@@ -19,11 +19,11 @@ import statistics
 import time
 from pathlib import Path
 
-import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/openmp_env.py)
 import torch
 import torch.nn.functional as F
 
-from ilsvrc_pipe.models.classifier import ResNetClassifier
+import ilsvrc_pipe  # noqa: F401  (before torch: sets the OpenMP wait policy, ilsvrc_pipe/utils/openmp_env.py)
+from ilsvrc_pipe.models.classification.classifier import ResNetClassifier
 
 STEMS = {
     "std": dict(stem_kernel=7, stem_stride=2, stem_pool=True),      # total stride 32

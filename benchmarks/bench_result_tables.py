@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Peak memory of the inference stages' result tables at ImageNet size, per rank, under torchrun.
 
-The stages' test loops (``ilsvrc_pipe/chunked_inference.py``) write each chunk of results as a
+The stages' test loops (``ilsvrc_pipe/engine/chunked_inference.py``) write each chunk of results as a
 parquet part from the rank that made it; no rank holds another's results. This benchmark runs that
 loop with synthetic model outputs of full-size shape and no model (the tables are the point):
 
@@ -71,9 +71,9 @@ def worker(out_dir: str, n_images: int, chunk: int) -> None:
     """One rank (under torchrun): each table kind through the stages' loop; its peak RSS per kind."""
     import torch.distributed as dist
 
-    from ilsvrc_pipe.chunked_inference import run_in_chunks
-    from ilsvrc_pipe.distributed import rank
-    from ilsvrc_pipe.table_parts import PartedTable
+    from ilsvrc_pipe.artifacts.parts import PartedTable
+    from ilsvrc_pipe.engine.chunked_inference import run_in_chunks
+    from ilsvrc_pipe.utils.distributed import rank
 
     dist.init_process_group("gloo")
     report = {"rank": rank(), "start_mib": peak_rss_mib(), "kinds": {}}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The test loops' image decoding in the loop's process against DataLoader workers, on mini's images.
 
-``test.num_workers`` decides where the inference loops (``ilsvrc_pipe/chunked_inference.py``)
+``test.num_workers`` decides where the inference loops (``ilsvrc_pipe/engine/chunked_inference.py``)
 decode their images. The mini configs leave it at 0; this measures why: the loop over the mini
 val images (DET and CLS-LOC, about 100 px), through ``run_in_chunks`` as the stages call it
 (chunks of 100 images, batches of 8), decoding only and with a ResNet-18 forward per image standing
@@ -26,13 +26,13 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
-
 from _report import publish  # noqa: E402
 from bench_eval import cpu_model  # noqa: E402
-from ilsvrc_pipe.chunked_inference import run_in_chunks  # noqa: E402
+
+from ilsvrc_pipe.artifacts.parts import PartedTable  # noqa: E402
 from ilsvrc_pipe.data.transforms import NormalizedImages  # noqa: E402
+from ilsvrc_pipe.engine.chunked_inference import run_in_chunks  # noqa: E402
 from ilsvrc_pipe.synthetic import ensure_mini_ilsvrc  # noqa: E402
-from ilsvrc_pipe.table_parts import PartedTable  # noqa: E402
 
 
 def val_images(root: Path) -> list[str]:

@@ -49,7 +49,7 @@ VARIANTS = {
     "spin1k": {"GOMP_SPINCOUNT": "1000"},
     "spin3k": {"GOMP_SPINCOUNT": "3000"},
     "spin10k": {"GOMP_SPINCOUNT": "10000"},
-    "adaptive": {"BENCH_ADAPTIVE": "all"},          # default spin + ilsvrc_pipe.thread_governor, training too
+    "adaptive": {"BENCH_ADAPTIVE": "all"},          # default spin + ilsvrc_pipe.utils.thread_governor, training too
     "adaptive_spin10k": {"BENCH_ADAPTIVE": "all", "GOMP_SPINCOUNT": "10000"},
     # what tools/predict.py gets: openmp_env's spin count, the governor in forwards without autograd
     "package": {"BENCH_ADAPTIVE": "inference", "GOMP_SPINCOUNT": "10000"},

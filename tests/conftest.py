@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# The thread governor changes thread counts with the machine's load (ilsvrc_pipe/thread_governor.py),
+# The thread governor changes thread counts with the machine's load (ilsvrc_pipe/utils/thread_governor.py),
 # and a test-time forward's last bits with them; tests that compare two runs must not depend on what
 # else CI runs, so tools loaded here (tools/predict.py defaults to 'inference') start it off. Tests
 # of the governor itself set the variable they need.
 os.environ.setdefault("ILSVRC_PIPE_ADAPTIVE_THREADS", "off")
 
-import ilsvrc_pipe  # noqa: E402,F401  (first: sets the OpenMP wait policy before a test imports torch)
 import numpy as np
 import pytest
 from PIL import Image
+
+import ilsvrc_pipe  # noqa: E402,F401  (first: sets the OpenMP wait policy before a test imports torch)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

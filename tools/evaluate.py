@@ -30,12 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ilsvrc_pipe.cli import (check_folder, check_input_file, check_output_file, help_layout,  # noqa: E402
-                             report_user_error)
+from ilsvrc_pipe.config.cli import check_folder, check_input_file, check_output_file, help_layout, report_user_error  # noqa: E402
 from ilsvrc_pipe.data.class_lists import check_class_lists_agree  # noqa: E402
-from ilsvrc_pipe.data.errors import USER_ERRORS  # noqa: E402
 from ilsvrc_pipe.data.synsets import SynsetTable, find_clsloc_synsets, find_det_synsets, read_synsets  # noqa: E402
-from ilsvrc_pipe.io_utils import write_json_atomic  # noqa: E402
+from ilsvrc_pipe.utils.errors import USER_ERRORS  # noqa: E402
+from ilsvrc_pipe.utils.io_utils import write_json_atomic  # noqa: E402
 
 BASELINES = ("full-image", "center")
 
@@ -182,7 +181,7 @@ def run_loc(args) -> dict:
 
 
 def run_det(args) -> dict:
-    from ilsvrc_pipe.data.det_dataset import check_det_blacklist
+    from ilsvrc_pipe.data.det_records import check_det_blacklist
     from ilsvrc_pipe.evaluation.det import evaluate_det
     from ilsvrc_pipe.evaluation.det_split import read_split_det_file, unlisted_blacklist_note
     from ilsvrc_pipe.evaluation.ground_truth import load_det_ground_truth

@@ -31,9 +31,9 @@ import time
 from pathlib import Path
 
 import _bootstrap  # noqa: E402
-
 import torch
-from ilsvrc_pipe.cli import help_layout
+
+from ilsvrc_pipe.config.cli import help_layout
 
 REPO = _bootstrap.REPO_ROOT
 CHECKS = ("cuda", "settings", "determinism", "precision", "smoke", "paper_size")
@@ -53,7 +53,7 @@ def check_cuda(args) -> str:
 
 
 def check_settings(args) -> str:
-    from ilsvrc_pipe.runtime_settings import runtime_settings
+    from ilsvrc_pipe.engine.runtime_settings import runtime_settings
 
     on_cuda = args.device == "cuda"
     got = runtime_settings(on_cuda)
@@ -67,7 +67,7 @@ def check_settings(args) -> str:
 DETERMINISM_STEP = """
 import sys, torch
 sys.path.insert(0, {repo!r})
-from ilsvrc_pipe.runtime_settings import apply_runtime_settings, request_determinism, runtime_settings
+from ilsvrc_pipe.engine.runtime_settings import apply_runtime_settings, request_determinism, runtime_settings
 request_determinism(True)
 settings = runtime_settings({on_cuda}, True)
 apply_runtime_settings(settings)
@@ -92,10 +92,10 @@ def check_determinism(args) -> str:
 
 
 def check_precision(args) -> str:
-    from ilsvrc_pipe.models.classifier import ResNetClassifier
+    from ilsvrc_pipe.models.classification.classifier import ResNetClassifier
     from ilsvrc_pipe.models.detection.c4 import C4FasterRCNN
     from ilsvrc_pipe.models.detection.inference import DetectionMode, MemberView, detect
-    from ilsvrc_pipe.precision import autocast_call
+    from ilsvrc_pipe.utils.precision import autocast_call
 
     torch.manual_seed(0)
     device = torch.device(args.device)

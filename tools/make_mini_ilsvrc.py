@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from ilsvrc_pipe.cli import check_folder, check_output_file, help_layout, report_user_error
-from ilsvrc_pipe.data.errors import USER_ERRORS
+from ilsvrc_pipe.config.cli import check_folder, check_output_file, help_layout, report_user_error
 from ilsvrc_pipe.synthetic import MARKER, PRESETS, generate_mini_ilsvrc, write_preview
+from ilsvrc_pipe.utils.errors import USER_ERRORS
 
 
 def parse_args(argv=None) -> argparse.Namespace:

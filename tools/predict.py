@@ -34,10 +34,10 @@ import _bootstrap  # noqa: E402
 
 _bootstrap.start_thread_governor("inference")   # outputs only: one thread at test time while the CPUs are shared
 
-from ilsvrc_pipe.cli import add_cfg_options, check_folder, help_layout, load_config, run_guarded
-from ilsvrc_pipe.data.errors import ImageDecodeError, UserInputError
-from ilsvrc_pipe.device import CHOICES as DEVICES
-from ilsvrc_pipe.precision import CHOICES as PRECISIONS
+from ilsvrc_pipe.config.cli import add_cfg_options, check_folder, help_layout, load_config, run_guarded
+from ilsvrc_pipe.utils.device import CHOICES as DEVICES
+from ilsvrc_pipe.utils.errors import ImageDecodeError, UserInputError
+from ilsvrc_pipe.utils.precision import CHOICES as PRECISIONS
 
 DEFAULT_CONFIG = "configs/mini/pipeline.py"
 
@@ -80,22 +80,24 @@ def _out_dir(args) -> Path:
 def _predictor(args, cfg, device):
     from ilsvrc_pipe.predict import detect, localize
     from ilsvrc_pipe.predict.run_models import RunModels, warn_config_mismatches
+    from ilsvrc_pipe.stages import default_stages
 
     models = RunModels(cfg, args.work_dir, device, args.precision)
+    stages = {s.name: s for s in default_stages()}
     if args.task == "loc":
-        warn_config_mismatches(cfg, args.config, Path(args.work_dir), ["cls", "rpn", "rcnn"])
+        warn_config_mismatches(cfg, args.config, Path(args.work_dir), [stages[n] for n in ("cls", "rpn", "rcnn")])
         return localize.LocPredictor(models, args.loc_row or localize.default_row(models))
-    warn_config_mismatches(cfg, args.config, Path(args.work_dir), ["det"])
+    warn_config_mismatches(cfg, args.config, Path(args.work_dir), [stages["det"]])
     return detect.DetPredictor(models, args.det_row or detect.default_row(models))
 
 
 def _predict(args) -> int:
     from tqdm import tqdm
 
-    from ilsvrc_pipe.device import hide_gpus, resolve_device
-    from ilsvrc_pipe.io_utils import write_json_atomic
     from ilsvrc_pipe.predict.inputs import check_images, collect_images
     from ilsvrc_pipe.predict.outputs import write_predictions, write_visualisations
+    from ilsvrc_pipe.utils.device import hide_gpus, resolve_device
+    from ilsvrc_pipe.utils.io_utils import write_json_atomic
 
     if args.device == "cpu":
         hide_gpus()

@@ -20,17 +20,17 @@ import _bootstrap  # noqa: E402
 
 _bootstrap.start_thread_governor("off")   # test-time outputs feed later training: bit-exact unless asked
 
-from ilsvrc_pipe.cli import add_cfg_options, check_folder, help_layout, load_config, report_user_error
-from ilsvrc_pipe.data.errors import USER_ERRORS, one_line
-from ilsvrc_pipe.data_root import resolve_data_root
-from ilsvrc_pipe.device import CHOICES, hide_gpus, resolve_device
-from ilsvrc_pipe.distributed import init_from_env, is_main, world_size
-from ilsvrc_pipe.logging_setup import setup_run_logging
-from ilsvrc_pipe.pipeline import Pipeline
-from ilsvrc_pipe.precision import check as check_precision
-from ilsvrc_pipe.preflight import check_data_root, check_settings
-from ilsvrc_pipe.runtime_settings import request_determinism
+from ilsvrc_pipe.config.cli import add_cfg_options, check_folder, help_layout, load_config, report_user_error
+from ilsvrc_pipe.config.data_root import resolve_data_root
+from ilsvrc_pipe.engine.pipeline import Pipeline
+from ilsvrc_pipe.engine.preflight import check_data_root, check_settings
+from ilsvrc_pipe.engine.runtime_settings import request_determinism
 from ilsvrc_pipe.stages import default_stages
+from ilsvrc_pipe.utils.device import CHOICES, hide_gpus, resolve_device
+from ilsvrc_pipe.utils.distributed import init_from_env, is_main, world_size
+from ilsvrc_pipe.utils.errors import USER_ERRORS, one_line
+from ilsvrc_pipe.utils.logging_setup import setup_run_logging
+from ilsvrc_pipe.utils.precision import check as check_precision
 
 DEFAULT_CONFIG = "configs/mini/pipeline.py"
 

@@ -29,15 +29,17 @@ import _bootstrap  # noqa: E402
 
 _bootstrap.start_thread_governor("off")   # its runs are tools/run_pipeline.py's
 
-from ilsvrc_pipe.cli import help_layout, run_guarded
+from ilsvrc_pipe.config.cli import help_layout, run_guarded
+from ilsvrc_pipe.engine.rows import LOC_ROWS as TABLE13_ROWS
+from ilsvrc_pipe.engine.rows import baseline_row
+from ilsvrc_pipe.evaluation.baselines import KINDS as BASELINE_KINDS
 from ilsvrc_pipe.synthetic import PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
 
 CONFIGS = {"mini": "configs/mini/pipeline.py", "cluttered": "configs/mini/cluttered.py",
            "smoke": "configs/mini/smoke.py"}
-LOC_ROWS = ["baseline_full_image", "baseline_center", "rpn_center", "rpn_dense", "rpn_rcnn_dense",
-            "rpn_rcnn_dense_ensemble"]
+LOC_ROWS = [baseline_row(kind) for kind in BASELINE_KINDS] + list(TABLE13_ROWS)
 
 
 def study_dirs(preset: str, seed: int) -> tuple[Path, Path]:

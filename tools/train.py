@@ -28,18 +28,20 @@ import _bootstrap  # noqa: E402
 
 _bootstrap.start_thread_governor("off")   # training: the thread count stays as configured unless asked
 import torch
-from ilsvrc_pipe.cli import add_cfg_options, check_folder, help_layout, load_config, run_guarded
-from ilsvrc_pipe.data_root import resolve_data_root
-from ilsvrc_pipe.logging_setup import setup_run_logging
-from ilsvrc_pipe.artifacts import Artifacts
-from ilsvrc_pipe.batch_rule import check_batch_sizes
-from ilsvrc_pipe.pipeline import Pipeline
-from ilsvrc_pipe.precision import check_training, read as read_precision
-from ilsvrc_pipe.runtime_settings import request_determinism
-from ilsvrc_pipe.models.pretrained import write_pretrained_final
-from ilsvrc_pipe.specs import check_pretrained, member_train_spec
+
+from ilsvrc_pipe.artifacts.paths import Artifacts
+from ilsvrc_pipe.config.cli import add_cfg_options, check_folder, help_layout, load_config, run_guarded
+from ilsvrc_pipe.config.data_root import resolve_data_root
+from ilsvrc_pipe.engine.batch_rule import check_batch_sizes
+from ilsvrc_pipe.engine.pipeline import Pipeline
+from ilsvrc_pipe.engine.runtime_settings import request_determinism
+from ilsvrc_pipe.engine.specs import check_pretrained, member_train_spec
+from ilsvrc_pipe.engine.training import build_runner
+from ilsvrc_pipe.models.backbone.pretrained import write_pretrained_final
 from ilsvrc_pipe.stages import default_stages
-from ilsvrc_pipe.training import build_runner
+from ilsvrc_pipe.utils.logging_setup import setup_run_logging
+from ilsvrc_pipe.utils.precision import check_training
+from ilsvrc_pipe.utils.precision import read as read_precision
 
 
 def parse_args(argv=None):

@@ -9,7 +9,7 @@
 #
 # ROOT is any ILSVRC-layout folder; without --data-root the generator's paper_size preset (ImageNet-sized
 # photos: shorter sides 281-500, aspect ratios 0.5-2.0, the real devkit's DET lists) is written to
-# data/paper_size_ilsvrc on first use. tests/test_paper_size_smoke.py runs exactly this.
+# data/paper_size_ilsvrc on first use. tests/integration/test_paper_size_smoke.py runs exactly this.
 _base_ = ['./ilsvrc2015.py']
 
 # data.max_images keeps the first images of each split (ilsvrc_pipe/data/subset.py says which), so that a

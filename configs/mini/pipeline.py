@@ -30,7 +30,7 @@ cls = dict(
         # dense_average='logits' (the default): each score map averaged over positions, then
         # softmaxed, as in the paper's [41]. 'probs' (softmax per position, then averaged) gave
         # 20.0 -> 22.9 / 14.8 -> 19.0 % dense top-1 error for the two members on cluttered s0 and
-        # made the ensemble worse than its best member on mini s1 (README, "Two presets").
+        # made the ensemble worse than its best member on mini s1 (docs/results.md#two-presets-two-seeds-each).
         batch_images=64,
     ),
     ensemble_mode='dense',
@@ -59,11 +59,11 @@ rpn = dict(
         anchor_scales=(32, 48, 64, 80),
         anchor_ratios=(0.67, 1.0, 1.5),
         head_channels=128,
-        # Shared across classes (models/per_class_rpn.py): one box regressor per anchor, and a
+        # Shared across classes (models/localization/per_class_rpn.py): one box regressor per anchor, and a
         # class-agnostic objectness logit added to each class's. With per-class ones only, each of
         # the 12 x 14 regressors of `cluttered` saw a few hundred positives in training; one RPN's
         # dense GT-class error went 48.5 -> 36.4 % (shared regressor) -> 32.5 % (+ objectness) on
-        # cluttered s0 (README, "Results").
+        # cluttered s0 (docs/studies.md#what-made-the-per-class-rpn-work-on-cluttered).
         class_agnostic_reg=True, shared_objectness=True,
         num_samples=16, positive_fraction=0.5,  # paper: 8 anchors per image, 1:1; 16: 32.5 -> 26.2 %
         pos_iou=0.7, neg_iou=0.3,
@@ -74,10 +74,11 @@ rpn = dict(
     # against 40.8 % at 0.05 and 46.1 % at 0.1).
     # crop 112 (was 80): at the dense scales objects grow past an 80 px crop, so no training crop
     # showed them whole and the RPN proposed their parts; one RPN's dense error, cluttered s0 / s1,
-    # 26.2 / 41.3 % -> 24.8 / 35.4 % (README, "Results").
+    # 26.2 / 41.3 % -> 24.8 / 35.4 % (docs/studies.md, the RPN table).
     # 28 epochs, lr / 10 at 20 (was 14, at 10): one RPN's dense error, cluttered s0 / s1, mini
     # s0 / s1, 24.8 / 35.4 / 9.2 / 4.1 % -> 15.5 / 27.2 / 5.1 / 3.1 % (20 epochs: 21.4 / 32.0 on
-    # cluttered); each RPN costs ~30 s more in `make run` (README, "Results").
+    # cluttered; docs/studies.md, the RPN table); each RPN costs ~30 s more in `make run`
+    # (docs/results.md#make-run-time).
     train=dict(crop=112, scale=(88, 136), batch_size=32, lr=0.05, milestones=(20,), max_epochs=28,
                cache_images=True),
     test=dict(scale=92, crop=80, dense_scales=[80, 92, 112, 136]),
@@ -121,6 +122,10 @@ det = dict(
         roi_pool='roi_pool', roi_output_size=8,    # paper: RoIPool 14x14 before conv5 (-> 7x7)
         frozen_stages=1,
     ),
+    # Departs from the paper (and from configs/ilsvrc2015/ilsvrc2015.py, one scale of 600): each training
+    # image's shorter side is drawn from 128, 160 and 192, around the single test scale of 160, where the
+    # paper says "we have not performed multi-scale training because of limited time". No reason is
+    # recorded, and the effect against single-scale training at 160 is not measured.
     train=dict(splits=('train', 'val1'), scales=(128, 160, 192), max_size=320, batch_size=4,
                lr=0.02, milestones=(5,), max_epochs=6, cache_images=True),
     # pyramid_max_size: no cap on the pyramid's longer side, every level exact at any aspect ratio (mini's

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataFormatError
+from ..utils.errors import DataFormatError
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 
-from .errors import DataFormatError
+from ..utils.errors import DataFormatError
 from .synsets import devkit_data_dir, read_synsets
 
 logger = logging.getLogger(__name__)

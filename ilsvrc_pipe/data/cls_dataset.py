@@ -6,8 +6,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from ..io_utils import read_table
 from ..registry import DATASETS
+from ..utils.io_utils import read_table
 from .images import load_rgb
 from .seeded import SeededDataset
 from .transforms import build_train_transform

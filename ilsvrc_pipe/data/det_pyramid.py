@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 
-from .errors import UserInputError
+from ..utils.errors import UserInputError
 
 __all__ = ["check_test_pyramid", "det_test_inputs", "resized_size", "pyramid_levels"]
 

@@ -41,16 +41,15 @@ from mmcv.transforms.builder import TRANSFORMS
 from mmengine.dataset import BaseDataset
 from mmengine.registry import FUNCTIONS
 
-from ..io_utils import read_table
 from ..ops.box_coder import inclusive_to_continuous
 from ..registry import DATASETS
+from ..utils.errors import ImageDecodeError
+from ..utils.io_utils import read_table
 from .det_pyramid import NO_SIZE_CAP, pyramid_levels
-from .errors import ImageDecodeError
 from .images import load_rgb
-from .loc_crops import normalize_image
 from .seeded import SeededDataset
 from .synsets import SynsetTable
-from .transforms import IMAGENET_MEAN, IMAGENET_STD
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_image
 
 logger = logging.getLogger(__name__)
 BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
@@ -134,7 +133,7 @@ class PackDetPyramid(BaseTransform):
     and normalised. A pyramid level of the primary input's size is the primary tensor itself.
 
     ``{"inputs": {"primary": (3, H, W), "pyramid": list of (3, H_l, W_l)}, "data_samples":
-    dict(image_id, index, ori_size, scale_factor=(sx, sy) of the primary input,
+    dict(image_id, image_index, ori_size, scale_factor=(sx, sy) of the primary input,
     scale_factors=[(sx, sy) per level], pyramid_scales=[shorter side asked, per level])}``."""
 
     def __init__(self, scale: int, max_size: int | None = None, pyramid: Sequence[int] = (),
@@ -165,7 +164,7 @@ class PackDetPyramid(BaseTransform):
                     raise RuntimeError(f"mmcv resized {h}x{w} to {tuple(by_size[size][0].shape[1:])} for "
                                        f"the shorter side {side}; rescale_size said {size}")
         return {"inputs": {"primary": primary, "pyramid": [by_size[size][0] for _, size in levels]},
-                "data_samples": {"image_id": str(results["image_id"]), "index": int(results["index"]),
+                "data_samples": {"image_id": str(results["image_id"]), "image_index": int(results["image_index"]),
                                  "ori_size": tuple(int(v) for v in results["ori_shape"]),
                                  "scale_factor": factor,
                                  "scale_factors": [by_size[size][1] for _, size in levels],
@@ -306,7 +305,7 @@ class DetTrainDataset(_DetDataset):
         data_list = []
         for image_id, path, index, split in zip(images.image_id, images.path, images["index"], images.split):
             rows = rows_of.get(image_id, np.zeros(0, dtype=np.int64))
-            data_list.append({"img_path": str(path), "image_id": str(image_id), "index": int(index),
+            data_list.append({"img_path": str(path), "image_id": str(image_id), "image_index": int(index),
                               "split": str(split), "gt_bboxes": continuous[rows].reshape(-1, 4),
                               "gt_bboxes_labels": labels[rows],
                               "ignore_labels": np.asarray(ignored.get(image_id, []), dtype=np.int64)})
@@ -317,7 +316,7 @@ class DetTrainDataset(_DetDataset):
 class DetTestDataset(_DetDataset):
     """The images of one split (val2, test) for detection, packed by :class:`PackDetPyramid`:
     ``inputs`` is ``{"primary": tensor, "pyramid": list of tensors}`` (the pyramid empty when
-    ``pyramid`` is). ``data_samples``: image_id, index (official list index), ori_size (h, w),
+    ``pyramid`` is). ``data_samples``: image_id, image_index (official list index), ori_size (h, w),
     scale_factor (primary), scale_factors and pyramid_scales (per pyramid level). The ``det.test``
     settings give the four size arguments (``det_pyramid.det_test_inputs``)."""
 
@@ -337,7 +336,7 @@ class DetTestDataset(_DetDataset):
         images = _read_images(self.images_tables)
         if self.max_images:
             images = images.iloc[:self.max_images]
-        return [{"img_path": str(p), "image_id": str(i), "index": int(n)}
+        return [{"img_path": str(p), "image_id": str(i), "image_index": int(n)}
                 for i, p, n in zip(images.image_id, images.path, images["index"])]
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataFormatError
+from ..utils.errors import DataFormatError
 from .image_sets import int_field, list_lines, read_image_list
 from .synsets import devkit_data_dir, find_devkit_file, ilsvrc_dir
 

@@ -1,6 +1,6 @@
 """The devkit's one-integer-per-line files of CLS-LOC val: ground-truth labels and the blacklist.
 
-They live apart from the record readers (``loc_dataset.py``, which needs pandas) because the scorers
+They live apart from the record readers (``loc_records.py``, which needs pandas) because the scorers
 read them too, and a scoring call must not pay for pandas (``tools/evaluate.py loc``, see
 ``ilsvrc_pipe/evaluation/__init__.py``).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import DataFormatError, open_text
+from ..utils.errors import DataFormatError, open_text
 from .synsets import find_devkit_file
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataFormatError, open_text
+from ..utils.errors import DataFormatError, open_text
 
 
 def list_lines(path: Path):

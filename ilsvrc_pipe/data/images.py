@@ -13,7 +13,7 @@ import os
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from .errors import ImageDecodeError
+from ..utils.errors import ImageDecodeError
 
 logger = logging.getLogger(__name__)
 ImageFile.LOAD_TRUNCATED_IMAGES = False

@@ -32,33 +32,24 @@ from mmengine.registry import FUNCTIONS
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
-from ..io_utils import read_table
 from ..ops.box_coder import BoxCoder, continuous_to_inclusive, inclusive_to_continuous
-from ..ops.geometry import shorter_side_size, warp_regions
 from ..ops.boxes import box_iou
+from ..ops.geometry import shorter_side_size, warp_regions
 from ..registry import DATASETS
+from ..utils.io_utils import read_table
 from .images import load_rgb
-from .loc_dataset import LocRecords
+from .loc_records import LocRecords
 from .seeded import SeededDataset
-from .transforms import IMAGENET_MEAN, IMAGENET_STD
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_image
 
 BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
 
 
 def read_records(images: str | os.PathLike | None, boxes: str | os.PathLike | None) -> LocRecords:
-    """Records from the ``data`` stage's image and box tables (files named by ``artifacts.py``)."""
+    """Records from the ``data`` stage's image and box tables (files named by ``artifacts/paths.py``)."""
     if images is None or boxes is None:
         raise ValueError("give records, or the images and boxes tables")
     return LocRecords(read_table(images), read_table(boxes))
-
-
-def normalize_image(image: Tensor, mean: Sequence[float] = IMAGENET_MEAN,
-                    std: Sequence[float] = IMAGENET_STD) -> Tensor:
-    """uint8 ``(3, H, W)`` -> normalised float32."""
-    x = image.to(torch.float32) / 255.0
-    m = torch.as_tensor(mean, dtype=torch.float32).view(3, 1, 1)
-    s = torch.as_tensor(std, dtype=torch.float32).view(3, 1, 1)
-    return (x - m) / s
 
 
 def valid_boxes(boxes: np.ndarray) -> np.ndarray:

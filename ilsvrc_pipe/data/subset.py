@@ -29,10 +29,10 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .det_dataset import DetRecords
+from ..utils.errors import UserInputError
+from .det_records import DetRecords
 from .det_val_halves import HALVES
-from .errors import UserInputError
-from .loc_dataset import LocRecords
+from .loc_records import LocRecords
 
 CAP_KEYS = ("loc_train_per_class", "loc_val", "loc_test", "det_train", "det_val", "det_test")
 LOC_CAPS = {"train": "loc_train_per_class", "val": "loc_val", "test": "loc_test"}

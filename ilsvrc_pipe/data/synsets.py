@@ -17,7 +17,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import DataFormatError, open_text
+from ..utils.errors import DataFormatError, open_text
 
 logger = logging.getLogger(__name__)
 

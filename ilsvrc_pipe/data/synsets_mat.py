@@ -26,7 +26,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .errors import DataFormatError
+from ..utils.errors import DataFormatError
 
 DET_ID_FIELDS = ("ILSVRC2013_DET_ID", "ILSVRC2014_DET_ID", "ILSVRC2015_DET_ID")
 # ILSVRC2015_CLSLOC_ID: the 2015 devkit's name for the same field (its readme says only the name changed).

@@ -1,4 +1,5 @@
-"""Classification transforms of the paper (sec. 3.4), on torchvision transforms v2.
+"""Classification transforms of the paper (sec. 3.4), on torchvision transforms v2, and the image
+normalisation every model input goes through (:func:`normalize_image`).
 
 Training: shorter side resized to a random S in [S_min, S_max] (scale augmentation), a random crop,
 horizontal flip, AlexNet PCA colour augmentation, then mean/std normalisation.
@@ -6,6 +7,7 @@ horizontal flip, AlexNet PCA colour augmentation, then mean/std normalisation.
 from __future__ import annotations
 
 import torch
+from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from ..ops.geometry import shorter_side_size
@@ -53,8 +55,31 @@ class RandomShorterSide(torch.nn.Module):
         return v2.functional.resize(img, list(shorter_side_size(height, width, size)), antialias=True)
 
 
-def normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Transform:
-    return v2.Normalize(mean=list(mean), std=list(std))
+def normalize_image(image: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    """``(x - mean) / std`` per channel of a ``(3, H, W)`` image, as float32: the one normalisation of
+    every model input (classifier transforms, RPN and R-CNN crops, detector inputs).
+
+    ``image`` is uint8 (divided by 255 here) or float already scaled to [0, 1] (the classifier
+    transforms scale with ``v2.ToDtype(scale=True)``, a multiplication by 1/255, which rounds the
+    last bit otherwise than this division: each input keeps the scaling its models were trained with).
+    """
+    x = image if image.is_floating_point() else image.to(torch.float32) / 255.0
+    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+    return (x - m) / s
+
+
+class Normalize(torch.nn.Module):
+    """:func:`normalize_image` as a step of a transforms pipeline (an ``Image`` stays one, as with
+    ``v2.Normalize``)."""
+
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        super().__init__()
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        out = normalize_image(img, self.mean, self.std)
+        return tv_tensors.wrap(out, like=img) if isinstance(img, tv_tensors.Image) else out
 
 
 def build_train_transform(scale=(256, 480), crop: int = 224, flip: bool = True, pca_std: float = 0.1,
@@ -63,14 +88,14 @@ def build_train_transform(scale=(256, 480), crop: int = 224, flip: bool = True, 
     ops = [v2.ToImage(), RandomShorterSide(*scale), v2.RandomCrop(crop, pad_if_needed=True)]
     if flip:
         ops.append(v2.RandomHorizontalFlip())
-    ops += [v2.ToDtype(torch.float32, scale=True), PCALighting(pca_std), normalize(mean, std)]
+    ops += [v2.ToDtype(torch.float32, scale=True), PCALighting(pca_std), Normalize(mean, std)]
     return v2.Compose(ops)
 
 
 def build_test_transform(shorter_side: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Compose:
     """PIL/uint8 image -> whole normalised image (shorter side resized when given); crops come later."""
     ops = [v2.ToImage()] + ([v2.Resize(shorter_side, antialias=True)] if shorter_side else [])
-    return v2.Compose(ops + [v2.ToDtype(torch.float32, scale=True), normalize(mean, std)])
+    return v2.Compose(ops + [v2.ToDtype(torch.float32, scale=True), Normalize(mean, std)])
 
 
 _WHOLE_IMAGE = build_test_transform()

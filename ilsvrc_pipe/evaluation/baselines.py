@@ -4,8 +4,8 @@
 * ``center``: a centred box of the training set's mean relative size (box w/W, h/H).
 
 Each is scored twice through the official scorer: with the ground-truth class as the only guess
-(the "LOC error on GT class" column, top-1) and with 5 classes drawn without replacement from the
-training-set class prior (top-5 LOC error with "predicted" classes).
+(top-1: the LOC error on the ground-truth class) and with 5 classes drawn without replacement from
+the training-set class prior (top-5 LOC error with "predicted" classes).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..data.loc_dataset import LocRecords, fill_image_sizes, load_loc_records, mean_relative_box_size
+from ..data.loc_records import LocRecords, fill_image_sizes, load_loc_records, mean_relative_box_size
 from ..data.synsets import SynsetTable, find_clsloc_synsets
 
 KINDS = ("full-image", "center")

@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..data.errors import DataFormatError
 from ..data.synsets import SynsetTable
-from ..io_utils import write_text_atomic
 from ..submission.det_file import DetSubmission
+from ..utils.errors import DataFormatError
+from ..utils.io_utils import write_text_atomic
 from .ground_truth import DetGroundTruth
 
 IMAGE_SUFFIX = ".JPEG"  # ILSVRC image files are <stem>.JPEG under Data/DET/<split>/

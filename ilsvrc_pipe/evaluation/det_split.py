@@ -19,9 +19,9 @@ import os
 import numpy as np
 
 from ..data.det_val_halves import DetValHalves, read_det_val_half, resolve_det_val_halves
-from ..data.errors import DataFormatError, UserInputError
 from ..data.image_sets import read_image_list
 from ..submission.det_file import DetSubmission, line_of_detection, read_det_file
+from ..utils.errors import DataFormatError, UserInputError
 
 
 def _subset(detections: DetSubmission, keep: np.ndarray) -> DetSubmission:

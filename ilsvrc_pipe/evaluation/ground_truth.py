@@ -90,9 +90,9 @@ def load_det_ground_truth(xml_dir: str | os.PathLike | None = None, synsets: Syn
     image without its XML is an error (the devkit cannot read it); XMLs without
     objects are images with no positives. ``cache_dir`` as for :func:`load_loc_ground_truth`.
     """
-    import pandas as pd   # here, not at the top: a LOC score needs no pandas
+    import pandas as pd  # here, not at the top: a LOC score needs no pandas
 
-    from ..data.det_dataset import find_det_blacklist, read_det_blacklist, read_det_image_list, read_det_split
+    from ..data.det_records import find_det_blacklist, read_det_blacklist, read_det_image_list, read_det_split
 
     if data_root is not None:
         if xml_dir is not None or synsets is not None or image_list is not None or blacklist is not None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.errors import DataFormatError
 from ..data.synsets import SynsetTable
+from ..utils.errors import DataFormatError
 from .gt_cache import file_stats, parse_xml_files_cached
 from .xml_batch import ParsedXmls
 

@@ -12,11 +12,11 @@ import os
 
 import numpy as np
 
-from ..data.errors import DataFormatError
 from ..data.synsets import SynsetTable
 from ..ops.boxes import box_iou_paired
 from ..submission.kaggle_csv import align_to_images, looks_like_csv, read_kaggle_loc_csv
 from ..submission.loc_file import LocSubmission, read_loc_file
+from ..utils.errors import DataFormatError
 from .ground_truth import LocGroundTruth
 
 MAX_K = 5

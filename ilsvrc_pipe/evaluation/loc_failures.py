@@ -59,6 +59,22 @@ def failure_counts(table: pd.DataFrame) -> dict[str, int]:
     return {kind: int((table.kind == kind).sum()) for kind in KINDS}
 
 
+def right_class_ious(table: pd.DataFrame) -> np.ndarray:
+    """``iou_guess`` of every counted image with a guess of the right class (a correct image, or a
+    ``low_iou`` one), in image order: the IoU of that guess's box with the image's objects."""
+    has_right = table.counted & (table.correct | (table.kind == "low_iou"))
+    return table.iou_guess[has_right].to_numpy(np.float64)
+
+
+def top5_breakdown(table: pd.DataFrame) -> dict[str, int]:
+    """The ``loc`` stage's summary of the bins (``loc/metrics.json``'s ``breakdown``): the wrong
+    images, those without a guess of the right class (``wrong_class`` + ``both``), those whose
+    right-class guess has IoU < 0.5 (``low_iou``), and how many images have a right-class guess."""
+    counts = failure_counts(table)
+    return {"wrong_top5": sum(counts.values()), "class_missing": counts["wrong_class"] + counts["both"],
+            "box_iou_below_0_5": counts["low_iou"], "right_class_ious": len(right_class_ious(table))}
+
+
 def worst_failures(table: pd.DataFrame, n: int) -> pd.DataFrame:
     """The ``n`` wrong images whose shown guess is farthest from the object (smallest ``iou_guess``: for
     a right-class guess, how badly its box misses), ``both`` first on ties."""

@@ -2,7 +2,7 @@
 
 Train and test resize the same way: :func:`shorter_side_size` rounds the longer side to the nearest
 integer, and both the training transforms (``data/transforms.py``, ``data/loc_crops.py``) and the
-test-time modes (``models/test_modes.py``) call it. Region warps take inclusive boxes and convert
+test-time modes (``models/classification/view_modes.py``) call it. Region warps take inclusive boxes and convert
 to continuous coordinates at the edge (``ops/box_coder.py``).
 """
 from __future__ import annotations

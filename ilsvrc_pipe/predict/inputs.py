@@ -3,7 +3,7 @@
 Files named explicitly are taken whatever their suffix (images are decoded by content, as in the
 data stage); in a folder, files with an image suffix are taken, recursively, in sorted order. Every
 header is read before any model runs, so a bad file fails at once with the data stage's one-line
-error (:class:`~ilsvrc_pipe.data.errors.ImageDecodeError`), unless ``skip_corrupt`` keeps it as an
+error (:class:`~ilsvrc_pipe.utils.errors.ImageDecodeError`), unless ``skip_corrupt`` keeps it as an
 entry that names the error.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..data.errors import ImageDecodeError, UserInputError
 from ..data.images import image_size
+from ..utils.errors import ImageDecodeError, UserInputError
 
 logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}

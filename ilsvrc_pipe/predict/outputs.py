@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..io_utils import atomic_path, write_json_atomic
+from ..utils.io_utils import atomic_path, write_json_atomic
 
 CSV_COLUMNS = ["file", "rank", "wnid", "name", "score", "x1", "y1", "x2", "y2"]
 COLOURS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),

@@ -9,40 +9,46 @@ runs a model call there in the ``--precision`` chosen (default: the config's ``p
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from typing import Iterable
 
 import torch
 
-from ..artifacts import Artifacts
-from ..data.errors import UserInputError
-from ..precision import autocast, autocast_call
-from ..precision import read as read_precision
-from ..specs import det_model_cfg, load_weights, member_model_cfg, rcnn_model_cfg, rpn_model_cfg
+from ..artifacts.paths import Artifacts
+from ..engine.pipeline import config_hash
+from ..engine.specs import det_model_cfg, load_weights, member_model_cfg, rcnn_model_cfg, rpn_model_cfg
+from ..engine.stage import Stage
+from ..utils.errors import UserInputError
+from ..utils.precision import autocast, autocast_call
+from ..utils.precision import read as read_precision
 
 logger = logging.getLogger(__name__)
 
 
-def config_mismatches(cfg, work_dir: Path, stages: list[str]) -> list[str]:
-    """Stages of ``stages`` whose manifest was made with other config sections than ``cfg``'s
-    (the hash the pipeline itself computes, :meth:`~ilsvrc_pipe.pipeline.Pipeline.fingerprint`)."""
-    from ..pipeline import Pipeline
-    from ..stages import default_stages
-
-    pipeline = Pipeline(cfg, work_dir, work_dir, default_stages())
+def config_mismatches(cfg, work_dir: Path, stages: Iterable[Stage]) -> list[str]:
+    """Names of the ``stages`` whose manifest was made with other config sections than ``cfg``'s
+    (the hash the pipeline itself records, :func:`~ilsvrc_pipe.engine.pipeline.config_hash` of the
+    sections each stage reads). The caller hands the stages (``tools/predict.py``: the pipeline's own)."""
+    art = Artifacts(work_dir)
     out = []
-    for name in stages:
-        manifest = pipeline.read_manifest(name)
+    for stage in stages:
+        path = art.manifest(stage.name)
+        try:
+            manifest = json.loads(path.read_text()) if path.is_file() else None
+        except json.JSONDecodeError:
+            manifest = None
         if manifest is None:
-            raise UserInputError(f"--work-dir {work_dir}: stage {name!r} has not finished there "
-                                 f"(no {pipeline.manifest_path(name)}); run it first")
+            raise UserInputError(f"--work-dir {work_dir}: stage {stage.name!r} has not finished there "
+                                 f"(no {path}); run it first")
         recorded = manifest.get("fingerprint", {}).get("config")
-        if recorded != pipeline.config_hash(name):   # the config alone: weight files need not be here
-            out.append(name)
+        if recorded != config_hash(cfg, stage.reads):   # the config alone: weight files need not be here
+            out.append(stage.name)
     return out
 
 
-def warn_config_mismatches(cfg, config_path: str, work_dir: Path, stages: list[str]) -> None:
+def warn_config_mismatches(cfg, config_path: str, work_dir: Path, stages: Iterable[Stage]) -> None:
     names = config_mismatches(cfg, work_dir, stages)
     if names:
         logger.warning("%s (with the --cfg-options given) differs from the config stage(s) %s of %s ran with, in "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import REPO_ROOT
+from ..artifacts.paths import REPO_ROOT
 from ..evaluation.det import evaluate_det
 from ..evaluation.det_diagnosis import diagnose_false_positives
 from ..evaluation.loc import read_loc_predictions

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..io_utils import write_text_atomic
+from ..utils.io_utils import write_text_atomic
 from .analysis import det_analysis, loc_analysis
 from .figures import det_figures, loc_figures
 from .html import note, page

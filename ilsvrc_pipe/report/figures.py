@@ -1,6 +1,6 @@
 """Every figure of the HTML report, drawn into ``eval/report_files/`` (the page embeds them).
 
-Charts go through :mod:`ilsvrc_pipe.plots` (matplotlib, atomic saves); contact sheets draw ground
+Charts go through :mod:`ilsvrc_pipe.report.plots` (matplotlib, atomic saves); contact sheets draw ground
 truth in green and the run's boxes in red, each image titled with its file name, so a reader can
 open the very image that failed.
 """
@@ -10,8 +10,8 @@ import numpy as np
 
 from ..evaluation.det_diagnosis import CAUSES
 from ..evaluation.loc_failures import worst_failures
-from ..plots import contact_sheet, plot_class_ap, plot_fp_causes, plot_loc_failures, plot_pr_curves
 from .analysis import gt_boxes_of, image_path
+from .plots import contact_sheet, plot_class_ap, plot_fp_causes, plot_loc_failures, plot_pr_curves
 
 SHEET_SIZE = 12   # images per contact sheet
 

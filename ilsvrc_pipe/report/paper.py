@@ -36,6 +36,13 @@ TABLE9_COCO = {"baseline": ("baseline Faster R-CNN (ResNet-101)", 48.4), "refine
 # Table 12 (ImageNet DET, mAP in %): the single model (all improvements) and the 3-model ensemble.
 TABLE12_DET = {"refine_context_multiscale": {"val2": 60.5, "test": 58.8},
                "ensemble": {"val2": 63.6, "test": 62.1}}
+TABLE12_SINGLE_ROW = "refine_context_multiscale"   # the DET row of Table 12's single model
+
+
+def table12_by_split() -> dict[str, dict[str, float]]:
+    """Table 12 as ``{split: {"single": mAP, "ensemble": mAP}}`` (``det/metrics.json``'s ``paper_table12``)."""
+    return {split: {"single": TABLE12_DET[TABLE12_SINGLE_ROW][split], "ensemble": TABLE12_DET["ensemble"][split]}
+            for split in ("val2", "test")}
 
 CITATION = ("He, Zhang, Ren, Sun, Deep Residual Learning for Image Recognition, CVPR 2016 "
             "(arXiv 1512.03385)")

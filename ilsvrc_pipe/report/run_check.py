@@ -1,7 +1,7 @@
 """Is a finished run whole? Every stage's manifest, and every submission file written and scored.
 
 A run can end with status 0 and still lack what its user came for (a stage that found no DET part
-skips its work; a submission folder pointed elsewhere). ``tests/test_paper_size_smoke.py`` and
+skips its work; a submission folder pointed elsewhere). ``tests/integration/test_paper_size_smoke.py`` and
 ``tools/gpu_check.py`` judge a run by its outputs instead: each stage's ``manifest.json``, and each
 submission file read back strictly and scored by the official rules against the run's own ground
 truth (the val files; the ``data`` stage wrote it from the root's XMLs, cut to the images the run
@@ -75,8 +75,8 @@ def _det_files(subs: Path, art, check: RunCheck) -> None:
 def check_finished_run(work_dir: str | Path, submission_dir: str | Path, stages=STAGES, det: bool = True) -> RunCheck:
     """Check a finished ``--stage all`` run: manifests of ``stages``, the LOC submissions (and the DET
     ones when ``det``), each scored or read back strictly. Problems are collected, not raised."""
-    from ..artifacts import Artifacts
-    from ..data.errors import USER_ERRORS
+    from ..artifacts.paths import Artifacts
+    from ..utils.errors import USER_ERRORS
 
     check = RunCheck()
     work_dir, subs = Path(work_dir), Path(submission_dir)

@@ -16,7 +16,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from ..artifacts import REPO_ROOT
+from ..artifacts.paths import REPO_ROOT
 
 PAPER_CONFIG = REPO_ROOT / "configs" / "ilsvrc2015" / "ilsvrc2015.py"
 MISSING = "(not set)"

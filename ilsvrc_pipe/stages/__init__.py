@@ -1,11 +1,12 @@
-"""Pipeline stages, one module each, registered in :data:`~ilsvrc_pipe.stages.base.STAGES`.
+"""Pipeline stages, one module each, registered in :data:`~ilsvrc_pipe.engine.stage.STAGES`.
 
-:func:`default_stages` gives the pipeline's stages; the runner (``ilsvrc_pipe/pipeline.py``)
-orders them by what each requires.
+:func:`default_stages` gives the pipeline's stages; the runner (``ilsvrc_pipe/engine/pipeline.py``)
+orders them by what each requires. Nothing of the package outside this folder imports it: the
+tools hand the runner these stages.
 """
-from .base import STAGES, Stage, StageContext, register_stage
+from ..engine.stage import STAGES, Stage
 
-__all__ = ["STAGES", "Stage", "StageContext", "register_stage", "default_stages"]
+__all__ = ["PIPELINE_ORDER", "default_stages"]
 
 
 PIPELINE_ORDER = ("data", "cls", "rpn", "rcnn", "loc", "det", "eval")

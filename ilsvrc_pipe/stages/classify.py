@@ -1,12 +1,12 @@
 """Stage ``cls``: train the ensemble's classifiers (mmengine Runner), test them, write the top-5 table.
 
-Outputs (names in ``artifacts.py``): each classifier's Runner work dir and final weights; per-model
+Outputs (names in ``artifacts/paths.py``): each classifier's Runner work dir and final weights; per-model
 class probabilities for the test modes center / ten_crop / dense (rows: images in split order,
 columns: WNIDs in sorted order) and the ensemble's; the ensemble's top-5 table (the localization
 stages' input); ``metrics.json`` with the official top-1/top-5 classification error of each model,
 mode and of the ensemble. An image flagged corrupt by ``data`` gets uniform probabilities.
 
-A member with ``pretrained`` weights (``models/pretrained.py``) is fine-tuned from them, or, with
+A member with ``pretrained`` weights (``models/backbone/pretrained.py``) is fine-tuned from them, or, with
 ``max_epochs=0``, evaluated as it is: its pretrained weights become its final weights, which later
 stages read as they read trained ones. The weight files' bytes enter the stage's fingerprint.
 """
@@ -18,31 +18,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..chunked_inference import empty_table
+from ..artifacts.parts import PartedTable, read_result_table
+from ..artifacts.tables import top5_table
 from ..data.transforms import NormalizedImages
+from ..engine.chunked_inference import empty_table
+from ..engine.specs import load_weights, member_model_cfg, member_train_spec
+from ..engine.stage import Stage, StageContext, register_stage
 from ..evaluation.loc import evaluate_loc
-from ..models.pretrained import resolve_pretrained, write_pretrained_final
-from ..models.test_modes import (DEFAULT_DENSE_AVERAGE, average_probs, predict_center_crop, predict_dense,
-                                 predict_ten_crop)
-from ..specs import load_weights, member_model_cfg, member_train_spec
-from ..table_parts import PartedTable, read_result_table
-from ..tables import top5_table
-from .base import Stage, StageContext, register_stage
-
-MODES = ("center", "ten_crop", "dense")
-
-
-def predict_modes(model, images: list[torch.Tensor], test_cfg: dict, modes=MODES) -> dict[str, torch.Tensor]:
-    """Class probabilities of a batch of (normalised, native-size) images for each test mode."""
-    out = {}
-    if "center" in modes:
-        out["center"] = predict_center_crop(model, images, scale=test_cfg["scale"], crop=test_cfg["crop"])
-    if "ten_crop" in modes:
-        out["ten_crop"] = predict_ten_crop(model, images, scale=test_cfg["scale"], crop=test_cfg["crop"])
-    if "dense" in modes:
-        out["dense"] = predict_dense(model, images, scales=test_cfg["dense_scales"], flip=True,
-                                     average=test_cfg.get("dense_average", DEFAULT_DENSE_AVERAGE))
-    return out
+from ..models.backbone.pretrained import resolve_pretrained, write_pretrained_final
+from ..models.classification.view_modes import MODES, average_probs, predict_modes
 
 
 def score_split(ctx: StageContext, models: dict, split: str, modes, wnids: list[str]) -> None:

@@ -1,6 +1,6 @@
 """Stage ``data``: index the data root once into the tables and ground truth every later stage reads.
 
-Writes (names in ``artifacts.py``): the CLS-LOC record tables of train/val/test, the DET ones of
+Writes (names in ``artifacts/paths.py``): the CLS-LOC record tables of train/val/test, the DET ones of
 every split present (train, val, val1, val2, test) with the per-class train list labels (1 positive,
 0 partially boxed, -1 verified negative), the class lists, and the val ground truth of LOC (and of DET val, val1, val2)
 as arrays, so that no later stage parses an XML again.
@@ -22,21 +22,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config_options import config_flag
+from ..config.options import config_flag
 from ..data.class_lists import check_class_lists_agree
-from ..data.det_dataset import check_det_blacklist, load_det_records, read_det_train_lists
+from ..data.det_records import check_det_blacklist, load_det_records, read_det_train_lists
 from ..data.det_val_halves import det_val_halves_note
-from ..data.errors import DataFormatError, ImageDecodeError
 from ..data.image_headers import READ, read_image_sizes
 from ..data.images import image_size, load_rgb
-from ..data.loc_dataset import SPLITS, LocRecords, load_loc_records
+from ..data.loc_records import SPLITS, LocRecords, load_loc_records
 from ..data.subset import SplitCut, cut_det_records, cut_loc_records, image_caps, keep_listed
 from ..data.synsets import find_clsloc_synsets, find_det_synsets, ilsvrc_dir
-from ..distributed import run_on_main_only
-from ..evaluation.ground_truth import (load_det_ground_truth, load_loc_ground_truth, subset_det_ground_truth,
-                                       subset_loc_ground_truth)
-from ..io_utils import write_table_atomic
-from .base import Stage, StageContext, register_stage
+from ..engine.stage import Stage, StageContext, register_stage
+from ..evaluation.ground_truth import (
+    load_det_ground_truth,
+    load_loc_ground_truth,
+    subset_det_ground_truth,
+    subset_loc_ground_truth,
+)
+from ..utils.distributed import run_on_main_only
+from ..utils.errors import DataFormatError, ImageDecodeError
+from ..utils.io_utils import write_table_atomic
 
 
 def flag_corrupt_images(ctx: StageContext, images, split: str, task: str):

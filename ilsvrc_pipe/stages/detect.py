@@ -2,84 +2,32 @@
 (appendix B), Table 9 on val2 and the DET submissions.
 
 Detectors start from a ``cls`` classifier (CLS-LOC pre-training) and are fine-tuned on DET train +
-val1 through mmengine's Runner; val2 scores the rows, test gets the best row's submission. Rows
-(exact keys), each ``{"mAP", "ap": {devkit id: AP}}`` by the official DET rules:
-
-* ``floor_whole_image``: one whole-image box per (image, class), scored by the class's frequency
-  in the training images: a floor no learned row may fall to;
-* ``baseline``: one detector, single scale, per-class NMS 0.3;
-* ``refine``: + box refinement (second pass on the regressed boxes, union, NMS, box voting);
-* ``refine_context``: the same with a detector trained with the global context branch;
-* ``refine_context_multiscale``: + the Fast R-CNN step on the image pyramid (two scales per RoI, maxout);
-* ``ensemble``: several detectors: union of their proposals, averaged scores and boxes, refinement,
-  multi-scale, NMS and voting.
-
-Which detector each row uses is the config's ``det.rows``. Names of every file are in ``artifacts.py``.
+val1 through mmengine's Runner; val2 scores the rows, test gets the best row's submission. The rows
+(``engine/rows.py``: the whole-image floor, then baseline, refine, refine_context,
+refine_context_multiscale and ensemble, each with its test mode) are each ``{"mAP", "ap": {devkit
+id: AP}}`` by the official DET rules; which detector each row uses is the config's ``det.rows``.
+Names of every file are in ``artifacts/paths.py``.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from ..chunked_inference import empty_table
+from ..artifacts.parts import read_result_table, table_done
+from ..artifacts.tables import DETECTION_COLUMNS, DETECTION_DTYPES, detection_frame, write_det_table
 from ..data.det_pyramid import det_test_inputs
 from ..data.det_train import DetTestDataset
 from ..data.det_val_halves import det_val_half_candidates
+from ..engine.chunked_inference import empty_table
+from ..engine.rows import DET_FLOOR_ROW, DET_LEARNED, det_row_modes
+from ..engine.specs import det_model_cfg, det_train_spec, load_weights
+from ..engine.stage import Stage, StageContext, register_stage
 from ..evaluation.det import evaluate_det
-from ..io_utils import read_table, write_table_atomic
-from ..models.detection.inference import MemberView, DetectionMode, detect
-from ..ops.box_coder import clip_inclusive, continuous_to_inclusive
-from ..plots import contact_sheet, plot_pr_curves, plot_table9
-from ..specs import det_model_cfg, det_train_spec, load_weights
-from ..submission.det_file import read_det_file, write_det_file
-from ..table_parts import read_result_table, table_done
-from .base import Stage, StageContext, register_stage
-
-ROWS = ("floor_whole_image", "baseline", "refine", "refine_context", "refine_context_multiscale", "ensemble")
-LEARNED = ROWS[1:]
-DETECTION_COLUMNS = ["image_id", "index", "class_id", "score", "x1", "y1", "x2", "y2"]
-# He et al., Table 12 (ImageNet DET, mAP %): single model / ensemble on val2 and test
-PAPER = {"val2": {"single": 60.5, "ensemble": 63.6}, "test": {"single": 58.8, "ensemble": 62.1}}
-
-
-def row_modes(section: dict) -> dict[str, tuple[list[str], DetectionMode]]:
-    """Per learned row: the detectors it uses (config ``det.rows``) and its test mode."""
-    test = section.get("test", {})
-    common = dict(nms_iou=float(test.get("nms_iou", 0.3)), vote_iou=float(test.get("vote_iou", 0.5)),
-                  max_per_image=int(test.get("max_per_image", 100)), target_size=float(test.get("target_size", 224)))
-    flags = {"baseline": {}, "refine": dict(refine=True), "refine_context": dict(refine=True),
-             "refine_context_multiscale": dict(refine=True, multiscale=True),
-             "ensemble": dict(refine=True, multiscale=True)}
-    out = {}
-    for row in LEARNED:
-        members = section["rows"][row]
-        out[row] = ([members] if isinstance(members, str) else list(members), DetectionMode(**flags[row], **common))
-    return out
-
-
-def to_image_frame(dets, meta: dict) -> np.ndarray:
-    """(D, 4) inclusive boxes in the original image's frame from continuous boxes of the primary
-    input (``meta["scale_factor"]``, ``PackDetPyramid``)."""
-    sx, sy = meta["scale_factor"]
-    h, w = meta["ori_size"]
-    boxes = dets.boxes / dets.boxes.new_tensor([sx, sy, sx, sy])
-    # clip_inclusive keeps x2 >= x1: a box under a pixel high at the border would otherwise end
-    # above where it starts once converted to inclusive coordinates and clipped
-    return clip_inclusive(continuous_to_inclusive(boxes), (h, w)).numpy().astype(np.float64)
-
-
-DETECTION_DTYPES = {"index": np.int64, "class_id": np.int64, "score": np.float64,
-                    "x1": np.float64, "y1": np.float64, "x2": np.float64, "y2": np.float64}
-
-
-def detection_frame(meta: dict, class_ids: np.ndarray, scores: np.ndarray, boxes: np.ndarray) -> pd.DataFrame:
-    """One image's detections as table rows, from arrays."""
-    n = len(class_ids)
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return pd.DataFrame({"image_id": np.full(n, meta["image_id"], dtype=object),
-                         "index": np.full(n, int(meta["index"]), dtype=np.int64),
-                         "class_id": np.asarray(class_ids, dtype=np.int64), "score": np.asarray(scores, dtype=np.float64),
-                         "x1": boxes[:, 0], "y1": boxes[:, 1], "x2": boxes[:, 2], "y2": boxes[:, 3]})
+from ..models.detection.inference import MemberView, detect_image
+from ..report.paper import table12_by_split
+from ..report.plots import contact_sheet, plot_pr_curves, plot_table9
+from ..submission.det_file import read_det_file
+from ..utils.io_utils import read_table, write_table_atomic
 
 
 def run_rows(ctx: StageContext, models: dict, plan: dict, split: str, synsets) -> None:
@@ -98,10 +46,9 @@ def run_rows(ctx: StageContext, models: dict, plan: dict, split: str, synsets) -
         views = {n: MemberView(models[n], inputs["pyramid"], inputs["primary"]) for n in needed}
         out = {}
         for row, (members, mode) in todo.items():
-            dets = ctx.infer(detect, [views[n] for n in members], mode)
-            dets = type(dets)(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
+            dets = detect_image([views[n] for n in members], mode, meta, ctx.infer)
             ids = synsets.detection_labels_to_ids(dets.labels.numpy())
-            out[row] = detection_frame(meta, ids, dets.scores.numpy(), to_image_frame(dets, meta))
+            out[row] = detection_frame(meta["image_id"], meta["image_index"], ids, dets.scores.numpy(), dets.boxes.numpy())
         return out
 
     empty = {row: empty_table(DETECTION_COLUMNS, DETECTION_DTYPES) for row in todo}
@@ -140,8 +87,7 @@ def floor_detections(art, split: str, freq: dict[int, float]) -> pd.DataFrame:
 
 def write_and_score(path, table: pd.DataFrame, gt, curves: bool = False) -> dict:
     """Write a devkit DET file, read it back strictly, score it: the number is the file's."""
-    boxes = table[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
-    write_det_file(path, table["index"].to_numpy(), table.class_id.to_numpy(), table.score.to_numpy(), boxes)
+    write_det_table(path, table)
     return evaluate_det(read_det_file(path), gt, curves=curves)
 
 
@@ -166,11 +112,11 @@ class DetectStage(Stage):
                                     f"a val2 list ({lists}) and the val XMLs (Annotations/DET/val)")
         synsets = classes["det"]
         models = self.train_models(ctx, synsets)
-        plan = row_modes(section)
+        plan = det_row_modes(section)
         gt = art.read_det_ground_truth("val2")
         run_rows(ctx, models, plan, "val2", synsets)
         train_splits = [s for s in section["train"].get("splits", ("train", "val1")) if art.has_records("det", s)]
-        tables = {"floor_whole_image": floor_detections(art, "val2", class_frequencies(art, train_splits, synsets))}
+        tables = {DET_FLOOR_ROW: floor_detections(art, "val2", class_frequencies(art, train_splits, synsets))}
         tables.update({row: read_result_table(art.det_detections(row, "val2")) for row in plan})
         results = {row: write_and_score(art.det_row_file(row, "val2"), t, gt, curves=True) for row, t in tables.items()}
         absent = sorted(c for c, n in gt_object_counts(results["baseline"]).items() if n == 0)
@@ -178,13 +124,13 @@ class DetectStage(Stage):
             ctx.logger.warning("val2 holds no object of %d DET class(es) (ids %s): by the official rules their AP, "
                                "and a row's mAP, is NaN once the row detects them; the best row is chosen on the "
                                "classes val2 holds", len(absent), absent[:10])
-        best = max(LEARNED, key=lambda r: row_choice_score(results[r]))
+        best = max(DET_LEARNED, key=lambda r: row_choice_score(results[r]))
         files = self.write_submissions(ctx, models, {best: plan[best]}, best, synsets)
         rows = {row: {"mAP": r["mAP"], "ap": {int(c): float(v) for c, v in r["ap"].items()},
                       "models": plan[row][0] if row in plan else [], "file": str(art.det_row_file(row, "val2"))}
                 for row, r in results.items()}
         metrics = {"mAP": rows[best]["mAP"], "best_row": best, "split": "val2", "files": files, "rows": rows,
-                   "paper_table12": PAPER}
+                   "paper_table12": table12_by_split()}
         art.write_metrics("det", metrics)
         self.write_tables_and_figures(ctx, rows, results[best], best, synsets)
         table = pd.Series({k: v["mAP"] for k, v in rows.items()}, name="mAP")
@@ -217,9 +163,7 @@ class DetectStage(Stage):
         splits = ["val2"] + (["test"] if art.has_records("det", "test") else [])
         for split in splits:
             run_rows(ctx, models, plan, split, synsets)
-            table = read_result_table(art.det_detections(best, split))
-            write_det_file(art.submission(f"det_{split}.txt"), table["index"].to_numpy(), table.class_id.to_numpy(),
-                           table.score.to_numpy(), table[["x1", "y1", "x2", "y2"]].to_numpy(np.float64))
+            write_det_table(art.submission(f"det_{split}.txt"), read_result_table(art.det_detections(best, split)))
             files[split] = str(art.submission(f"det_{split}.txt"))
         return files
 

@@ -14,15 +14,17 @@ import json
 
 import pandas as pd
 
-from ..data.errors import DataFormatError
+from ..engine.rows import BASELINE_PREFIX, loc_row_files
+from ..engine.stage import Stage, StageContext, register_stage
 from ..evaluation.det import evaluate_det
 from ..evaluation.loc import evaluate_loc_file
-from ..submission.det_file import read_det_file
-from ..io_utils import write_table_atomic, write_text_atomic
-from ..plots import plot_loc_errors
 from ..report import write_html_report
+from ..report.paper import table12_by_split
+from ..report.plots import plot_loc_errors
 from ..report.run_info import plain
-from .base import Stage, StageContext, register_stage
+from ..submission.det_file import read_det_file
+from ..utils.errors import DataFormatError
+from ..utils.io_utils import write_table_atomic, write_text_atomic
 
 ROW_COLUMNS = ("gt_class_error", "top1_error", "top5_error")
 
@@ -30,14 +32,6 @@ ROW_COLUMNS = ("gt_class_error", "top1_error", "top5_error")
 SUBMISSION_FILES = {"val": "loc_val.txt", "val_kaggle": "loc_val.csv"}
 # the sections the report shows (and compares with the paper config)
 REPORT_SECTIONS = ("data", "cls", "rpn", "rcnn", "loc", "det", "eval", "precision")
-
-
-def row_files(art, row: str) -> dict:
-    """The devkit files of a Table 13 row (a baseline's or a localizer's), as the artifact map names them."""
-    if row.startswith("baseline_"):
-        kind = row[len("baseline_"):]
-        return {"top5": str(art.baseline_file(kind, "prior_top5")), "gt_class": str(art.baseline_file(kind, "gt_class"))}
-    return {"top5": str(art.loc_row_file(row)), "gt_class": str(art.loc_row_file(row, gt_class=True))}
 
 
 def score_row_files(files: dict, gt, synsets) -> dict:
@@ -80,8 +74,10 @@ def _report(metrics: dict, table: pd.DataFrame) -> str:
                                              for k, v in metrics["submissions"].items() if "top5_error" in v] + [""]
     det = metrics.get("det", {})
     if det.get("rows"):
-        lines += ["Table 9 (DET, val2 mAP by the official rules; paper, Table 12: 60.5 single / 63.6 ensemble",
-                  "on val2, 58.8 / 62.1 on test):", "", "```"]
+        p12 = table12_by_split()
+        lines += [f"Table 9 (DET, val2 mAP by the official rules; paper, Table 12: {p12['val2']['single']} single / "
+                  f"{p12['val2']['ensemble']} ensemble",
+                  f"on val2, {p12['test']['single']} / {p12['test']['ensemble']} on test):", "", "```"]
         lines += [f"{k:<28} {v['mAP']:.4f}" for k, v in det["rows"].items()] + ["```", ""]
     if "cls" in metrics:
         lines += ["Classification:", "", "```", json.dumps(metrics["cls"], indent=2), "```", ""]
@@ -102,7 +98,7 @@ class EvaluateStage(Stage):
         synsets = art.read_classes()["clsloc"]
         gt = art.read_loc_ground_truth("val")
         loc = art.read_metrics("loc")
-        rows = {name: score_row_files(row_files(art, name), gt, synsets) for name in loc["rows"]}
+        rows = {name: score_row_files(loc_row_files(art, name), gt, synsets) for name in loc["rows"]}
         differ = [k for k in rows if any(abs(rows[k][c] - loc["rows"][k][c]) > 1e-12 for c in ROW_COLUMNS)]
         if differ:
             raise DataFormatError(f"the files of rows {differ} score otherwise than the loc stage reported: "
@@ -117,7 +113,8 @@ class EvaluateStage(Stage):
         metrics: dict = {"n_classes": len(synsets), "cls": art.read_metrics("cls"),
                          "loc": {**loc, "rows": rows, "top5_error": rows[best]["top5_error"],
                                  "gt_class_error": rows[best]["gt_class_error"]},
-                         "baselines": {k[len("baseline_"):]: v for k, v in rows.items() if k.startswith("baseline_")},
+                         "baselines": {k[len(BASELINE_PREFIX):]: v for k, v in rows.items()
+                                       if k.startswith(BASELINE_PREFIX)},
                          "submissions": submissions, "det": rescore_det(art, art.read_metrics("det") or {})}
         table = pd.DataFrame.from_dict({k: {c: v[c] for c in ROW_COLUMNS} for k, v in rows.items()}, orient="index")
         table.index.name = "row"

@@ -1,18 +1,15 @@
 """Stage ``loc``: 5 (class, box) guesses per image, the LOC submissions, and the paper's Table 13.
 
-Rows (scored on val by the official scorer; exact keys):
-
-* ``rpn_center``: RPN 1, single-scale centre-crop testing, classes of classifier 1;
-* ``rpn_dense``: RPN 1, dense multi-scale testing, classes of classifier 1;
-* ``rpn_rcnn_dense``: RPN 1 + R-CNN 1, dense, classes of classifier 1;
-* ``rpn_rcnn_dense_ensemble``: every RPN + R-CNN localizer, and the classifier ensemble;
-* ``baseline_full_image``, ``baseline_center``: the foundation's floors.
+Rows (``engine/rows.py``: which classifier, RPN and R-CNN answer each; exact keys), scored on val by
+the official scorer, and the baselines ``baseline_full_image`` and ``baseline_center`` (the
+foundation's floors).
 
 Each row has ``gt_class_error`` (top-1 LOC error of the file whose only guess is the ground-truth
-class: the paper's "LOC error on GT class"), ``top5_error`` and ``top1_error`` (predicted classes),
-each the score of a devkit file on disk (``files``), which ``eval`` scores again.
+class: the paper's LOC error on the ground-truth class, Table 13), ``top5_error`` and ``top1_error``
+(predicted classes), each the score of a devkit file on disk (``files``), which ``eval`` scores again.
 The best row's localizer (lowest top-5 error on val) writes the submissions (devkit flat file +
-Kaggle CSV) for val and test into the submission folder, whose ``loc_*`` files this stage owns.
+Kaggle CSV) for val and test into the submission folder, whose ``loc_*`` files this stage owns; its
+top-5 misses are broken down by cause (``evaluation/loc_failures.py``).
 """
 from __future__ import annotations
 
@@ -21,32 +18,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..artifacts.parts import read_result_table, table_done
+from ..artifacts.tables import best_box_lookup, member_top5
+from ..engine.rows import LOC_ROWS, baseline_row, loc_row_files, loc_row_inputs
+from ..engine.stage import Stage, StageContext, register_stage
+from ..evaluation.baselines import KINDS as BASELINE_KINDS
 from ..evaluation.baselines import score_baselines
 from ..evaluation.loc import evaluate_loc
-from ..io_utils import atomic_path, write_table_atomic
-from ..table_parts import read_result_table, table_done
-from ..ops.boxes import box_iou
-from ..plots import plot_iou_histogram
+from ..evaluation.loc_failures import loc_failures, right_class_ious, top5_breakdown
+from ..report.plots import plot_iou_histogram
 from ..submission.kaggle_csv import write_kaggle_loc_csv
 from ..submission.loc_file import read_loc_file, write_gt_class_loc_file, write_loc_file
-from ..tables import best_box_lookup, classifier_names, member_top5
-from .base import Stage, StageContext, register_stage
-
-ROW_KEYS = ("rpn_center", "rpn_dense", "rpn_rcnn_dense", "rpn_rcnn_dense_ensemble")
-
-
-def row_sources(ctx: StageContext, split: str) -> dict[str, tuple[Path, str]]:
-    """Per row: (box table of the split, which classifier's top-5 supplies the classes)."""
-    art = ctx.artifacts
-    rpn0 = ctx.cfg.rpn.models[0]["name"]
-    rcnn0 = ctx.cfg.rcnn.models[0]["name"]
-    single = classifier_names(art)[0]
-    return {
-        "rpn_center": (art.proposals(rpn0, "center", split), single),
-        "rpn_dense": (art.proposals(rpn0, "dense", split), single),
-        "rpn_rcnn_dense": (art.rcnn_boxes(rcnn0, split), single),
-        "rpn_rcnn_dense_ensemble": (art.rcnn_boxes("ensemble", split), "ensemble"),
-    }
+from ..utils.io_utils import atomic_path, write_table_atomic
 
 
 def guesses(images: pd.DataFrame, top5: pd.DataFrame, boxes: dict, synsets) -> tuple[np.ndarray, np.ndarray, int]:
@@ -82,7 +65,8 @@ def score_row(ctx, name: str, table: Path, who: str, val, synsets, gt) -> dict:
     art = ctx.artifacts
     boxes = best_box_lookup(read_result_table(table))
     labels, guess_boxes, missing = guesses(val.images, member_top5(art, who, "val"), boxes, synsets)
-    top5_file, gt_file = art.loc_row_file(name), art.loc_row_file(name, gt_class=True)
+    files = loc_row_files(art, name)
+    top5_file, gt_file = Path(files["top5"]), Path(files["gt_class"])
     write_gt_class_loc_file(gt_file, gt.class_ids, gt_class_boxes(val.images, boxes, synsets))
     write_loc_file(top5_file, labels, guess_boxes)
     res = evaluate_loc(*read_back(top5_file), gt)
@@ -90,8 +74,7 @@ def score_row(ctx, name: str, table: Path, who: str, val, synsets, gt) -> dict:
     if missing:
         ctx.logger.warning("loc %s: %d (image, class) pairs had no box; the whole image was used", name, missing)
     return {"gt_class_error": float(gt_res["loc_error"][0]), "top5_error": float(res["loc_error"][4]),
-            "top1_error": float(res["loc_error"][0]), "classifier": who, "boxes": str(table),
-            "files": {"top5": str(top5_file), "gt_class": str(gt_file)}}
+            "top1_error": float(res["loc_error"][0]), "classifier": who, "boxes": str(table), "files": files}
 
 
 def read_back(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -100,37 +83,11 @@ def read_back(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return sub.labels, sub.boxes
 
 
-def error_breakdown(labels: np.ndarray, boxes: np.ndarray, val, synsets) -> tuple[dict, np.ndarray]:
-    """Of the images wrong at top-5: no guess of the right class, or the right class with IoU < 0.5.
-
-    Returns the counts and the IoU of the right-class guess on every image that has one.
-    """
-    counts = {"wrong_top5": 0, "class_missing": 0, "box_iou_below_0_5": 0, "right_class_ious": 0}
-    ious = []
-    gt_boxes = {k: g[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
-                for k, g in val.boxes.groupby(["image_id", "wnid"])}
-    for i, r in enumerate(val.images.itertuples(index=False)):
-        if r.blacklisted:
-            continue
-        hit = np.flatnonzero(labels[i] == synsets.id_of(r.wnid))
-        if not hit.size:
-            counts["wrong_top5"] += 1
-            counts["class_missing"] += 1
-            continue
-        iou = float(box_iou(boxes[i, hit[:1]], gt_boxes[(r.image_id, r.wnid)]).max())
-        ious.append(iou)
-        if iou < 0.5:
-            counts["wrong_top5"] += 1
-            counts["box_iou_below_0_5"] += 1
-    counts["right_class_ious"] = len(ious)
-    return counts, np.asarray(ious)
-
-
 def write_submissions(ctx: StageContext, split: str, synsets, best_row: str) -> dict[str, str]:
     """The guesses of the best row's localizer (chosen on val) for a split, as a devkit flat file and
     a Kaggle CSV (and, on val, its ground-truth-class file), copied to the submission folder."""
     art = ctx.artifacts
-    table, who = row_sources(ctx, split)[best_row]
+    table, who = loc_row_inputs(art, ctx.cfg, split)[best_row]
     if not table_done(table):
         return {}
     images = art.read_images("loc", split)
@@ -153,7 +110,7 @@ class LocalizeStage(Stage):
 
     name = "loc"
     requires = ("data", "cls", "rpn", "rcnn")
-    reads = ("loc", "rpn", "rcnn", "eval")
+    reads = ("loc", "cls", "rpn", "rcnn", "eval")   # cls, rpn, rcnn: the first member of each (engine/rows.py)
     submits = True
 
     def run(self, ctx: StageContext) -> dict:
@@ -167,18 +124,19 @@ class LocalizeStage(Stage):
         if list(val.images.image_id) != list(gt.stems):
             raise ValueError("val records are not in the ground truth's sorted file-name order")
         rows = {name: score_row(ctx, name, table, who, val, synsets, gt)
-                for name, (table, who) in row_sources(ctx, "val").items()}
+                for name, (table, who) in loc_row_inputs(art, ctx.cfg, "val").items()}
         floors = dict(ctx.cfg.get("eval", {}) or {})
-        kinds = floors.get("baselines", ["full-image", "center"])
+        kinds = floors.get("baselines", list(BASELINE_KINDS))
         baselines = score_baselines(art.read_loc_records("train"), val, synsets, gt, kinds, seed=int(floors.get("seed", 0)),
                                     file_of=art.baseline_file)
         baselines = {k.replace("-", "_"): v for k, v in baselines.items()}
         for kind, b in baselines.items():
-            rows[f"baseline_{kind}"] = {**{k: b[k] for k in ("gt_class_error", "top5_error", "top1_error")},
-                                        "files": {"top5": str(art.baseline_file(kind, "prior_top5")),
-                                                  "gt_class": str(art.baseline_file(kind, "gt_class"))}}
-        best = min(ROW_KEYS, key=lambda k: (rows[k]["top5_error"], rows[k]["gt_class_error"]))
-        counts, ious = error_breakdown(*read_back(art.loc_row_file(best)), val, synsets)
+            row = baseline_row(kind)
+            rows[row] = {**{k: b[k] for k in ("gt_class_error", "top5_error", "top1_error")},
+                         "files": loc_row_files(art, row)}
+        best = min(LOC_ROWS, key=lambda k: (rows[k]["top5_error"], rows[k]["gt_class_error"]))
+        failures = loc_failures(*read_back(art.loc_row_file(best)), gt, k=5)
+        counts, ious = top5_breakdown(failures), right_class_ious(failures)
         plot_iou_histogram(ious, art.iou_histogram(), f"{best}: right-class guesses (val)")
         for p in art.clear_submissions("loc_"):
             ctx.logger.info("removed the previous submission %s", p)

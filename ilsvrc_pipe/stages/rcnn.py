@@ -3,7 +3,7 @@
 Localizer i is (RPN i, R-CNN i); R-CNN i trains on RPN i's train proposals of the ground-truth
 class (RoI-centric batches: regions of many images). At test time every requested (image, class)
 has the union of the RPNs' top proposals; each R-CNN scores and regresses all of them once, and
-two kinds of box tables are written (names in ``artifacts.py``): localizer i alone (its own RPN's
+two kinds of box tables are written (names in ``artifacts/paths.py``): localizer i alone (its own RPN's
 proposals, its scores), and the ensemble (union of proposals, scores and regressed boxes averaged
 over the R-CNNs). Each table holds the best box per (image, class) as rank 1.
 """
@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..artifacts.parts import PartedTable, table_done
+from ..artifacts.tables import box_frame, box_table, requested_classes
 from ..data.transforms import NormalizedImages
-from ..io_utils import write_table_atomic
-from ..models.localizer import rescore_image, union_proposals  # noqa: F401 (union_proposals: re-exported)
-from ..specs import load_weights, rcnn_model_cfg, rcnn_train_spec
-from ..table_parts import PartedTable, table_done
-from ..tables import box_frame, box_table, requested_classes
-from .base import Stage, StageContext, register_stage
+from ..engine.rows import loc_classifiers
+from ..engine.specs import load_weights, rcnn_model_cfg, rcnn_train_spec
+from ..engine.stage import Stage, StageContext, register_stage
+from ..models.localization.rescoring import rescore_image
+from ..utils.io_utils import write_table_atomic
 
 
 def top_proposals(table, top_k: int):
@@ -59,7 +60,7 @@ def rescore_split(ctx: StageContext, models: dict, members: list[dict], split: s
     top_k, batch = int(section["test"]["top_k"]), int(section["test"].get("batch_size", 256))
     chunk_items = int(section["test"].get("chunk_images", 1000))
     classes = art.read_classes()["clsloc"]
-    image_ids = list(requested_classes(art, split))   # the RPNs' items, in their order
+    image_ids = list(requested_classes(art, split, loc_classifiers(ctx.cfg.cls)))   # the RPNs' items, in their order
     paths = art.read_images("loc", split).set_index("image_id")["path"]
     rpn = [ProposalsByChunk(PartedTable(art.proposals(m["rpn"], "dense", split)), top_k) for m in members]
 

@@ -1,6 +1,6 @@
 """Stage ``rpn``: train the per-class RPNs (one per localizer of the ensemble) and write proposals.
 
-Each RPN starts from a classifier of the ``cls`` stage. Outputs (names in ``artifacts.py``): each
+Each RPN starts from a classifier of the ``cls`` stage. Outputs (names in ``artifacts/paths.py``): each
 RPN's Runner work dir and final weights; proposal box tables (top-K per image and class) for val
 and test (center and dense modes; the predicted classes, and on val the ground-truth class) and
 train (dense; the ground-truth class: the R-CNN's training data).
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..artifacts.parts import table_done
+from ..artifacts.tables import box_frame, box_table, requested_classes
 from ..data.transforms import NormalizedImages
-from ..models.per_class_rpn import propose_center_crop, propose_dense
-from ..specs import load_weights, rpn_model_cfg, rpn_train_spec
-from ..table_parts import table_done
-from ..tables import box_frame, box_table, requested_classes
-from .base import Stage, StageContext, register_stage
-from .rpn_anchors import fit_rpn_anchors
+from ..engine.rows import loc_classifiers
+from ..engine.specs import load_weights, rpn_model_cfg, rpn_train_spec
+from ..engine.stage import Stage, StageContext, register_stage
+from ..models.localization.fitted_anchors import fit_rpn_anchors
+from ..models.localization.per_class_rpn import propose_center_crop, propose_dense
 
 
 def proposal_frame(image_id: str, per_class: dict, index_to_wnid) -> pd.DataFrame:
@@ -34,7 +35,7 @@ def write_proposals(ctx: StageContext, model, name: str, split: str, modes: tupl
     if not modes:
         return
     paths = art.read_images("loc", split).set_index("image_id")["path"]
-    wanted = requested_classes(art, split)
+    wanted = requested_classes(art, split, loc_classifiers(ctx.cfg.cls))
     image_ids = list(wanted)
 
     def run_image(indices: list[int], batch: list) -> dict[str, pd.DataFrame]:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data.errors import DataFormatError, open_text
-from ..io_utils import atomic_path
+from ..utils.errors import DataFormatError, open_text
+from ..utils.io_utils import atomic_path
 from .loc_file import format_number
 
 FIELDS = ("image_index", "class_id", "score", "x1", "y1", "x2", "y2")

@@ -14,9 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..data.errors import DataFormatError, open_text
 from ..data.synsets import SynsetTable
-from ..io_utils import atomic_path
+from ..utils.errors import DataFormatError, open_text
+from ..utils.io_utils import atomic_path
 from .loc_file import MAX_GUESSES, LocSubmission, format_guesses, parse_guess_fields, stack_guesses
 
 HEADER = ("ImageId", "PredictionString")

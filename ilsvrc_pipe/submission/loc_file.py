@@ -13,8 +13,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..data.errors import DataFormatError, open_text
-from ..io_utils import atomic_path
+from ..utils.errors import DataFormatError, open_text
+from ..utils.io_utils import atomic_path
 
 MAX_GUESSES = 5
 NO_GUESS = 0
@@ -129,7 +129,8 @@ def gt_class_submission(class_ids: Sequence[int] | np.ndarray,
     """One guess per image: its ground-truth class with that class's predicted box.
 
     ``boxes_by_image_class[(i, devkit_id)]`` is the box predicted for class ``devkit_id`` on image
-    ``i`` (0-based position). Its top-1 LOC error is the paper's "LOC error on the GT class".
+    ``i`` (0-based position). Its top-1 LOC error is the paper's LOC error on the ground-truth class
+    (Table 13).
     """
     class_ids = np.asarray(class_ids, dtype=np.int64)
     boxes = np.zeros((len(class_ids), 1, 4), dtype=np.float64)

@@ -13,7 +13,6 @@ import re
 
 import numpy as np
 
-
 _PLAIN = re.compile(rb"[0-9 \t\n.eE+\-]*")
 _BOM = b"\xef\xbb\xbf"
 

@@ -19,8 +19,16 @@ import numpy as np
 from tqdm import tqdm
 
 from .plan import SPLIT_CODES, Plan, finish_det_val_lists, plan_dataset, render_job
-from .writers import (TRAPS_FILE, annotation_xml, encode_image, traps_manifest, write_devkit, write_file,
-                      write_image_sets, write_kaggle)
+from .writers import (
+    TRAPS_FILE,
+    annotation_xml,
+    encode_image,
+    traps_manifest,
+    write_devkit,
+    write_file,
+    write_image_sets,
+    write_kaggle,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ilsvrc_pipe.data.annotations import clamp_boxes, parse_annotation
-from ilsvrc_pipe.data.errors import DataFormatError
+from ilsvrc_pipe.utils.errors import DataFormatError
 
 XML = """<annotation><folder>val</folder><filename>ILSVRC2012_val_00000001</filename>
 <size><height>375</height><width>500</width><depth>1</depth></size>

@@ -6,8 +6,8 @@ import pytest
 
 from ilsvrc_pipe.data.annotations import parse_annotation
 from ilsvrc_pipe.data.annotations_fast import parse_plain
-from ilsvrc_pipe.data.errors import DataFormatError
 from ilsvrc_pipe.evaluation.xml_batch import parse_xml_files
+from ilsvrc_pipe.utils.errors import DataFormatError
 
 OBJ = "<object><name>n01</name><bndbox><xmin>1</xmin><ymin>2</ymin><xmax>30</xmax><ymax>40</ymax></bndbox></object>"
 SIZE = "<size><width>500</width><height>375</height><depth>3</depth></size>"

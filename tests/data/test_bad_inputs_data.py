@@ -13,14 +13,14 @@ import pytest
 from mmengine.config import Config
 
 from ilsvrc_pipe.data.annotations import parse_annotation
-from ilsvrc_pipe.data.det_dataset import _image_size_from_file, check_det_blacklist
-from ilsvrc_pipe.data.errors import DataFormatError, ImageDecodeError
+from ilsvrc_pipe.data.det_records import _image_size_from_file, check_det_blacklist
 from ilsvrc_pipe.data.image_sets import read_image_list
 from ilsvrc_pipe.data.images import image_size, load_rgb, load_rgb_or_none
-from ilsvrc_pipe.data.loc_dataset import load_loc_records, read_kaggle_solution
+from ilsvrc_pipe.data.loc_records import load_loc_records, read_kaggle_solution
 from ilsvrc_pipe.data.synsets import find_clsloc_synsets
 from ilsvrc_pipe.evaluation.ground_truth import load_loc_ground_truth
 from ilsvrc_pipe.stages.data import flag_corrupt_images
+from ilsvrc_pipe.utils.errors import DataFormatError, ImageDecodeError
 
 DEVKIT = "ILSVRC/devkit/data"
 VAL_XML = "ILSVRC/Annotations/CLS-LOC/val"
@@ -75,7 +75,7 @@ def test_skip_corrupt_images_skips_a_decompression_bomb(root, verify):
 
 def test_a_string_flag_in_a_config_file_is_an_error(root):
     """``skip_corrupt_images='no'`` written in a config is a truthy string: never read as yes."""
-    from ilsvrc_pipe.data.errors import UserInputError
+    from ilsvrc_pipe.utils.errors import UserInputError
 
     images = load_loc_records(root, "val").images
     ctx = SimpleNamespace(cfg=Config(dict(data=dict(skip_corrupt_images="no"))), logger=logging.getLogger("t"))

@@ -10,8 +10,8 @@ from mmengine.config import Config
 
 from ilsvrc_pipe.data.det_pyramid import check_test_pyramid, det_test_inputs, pyramid_levels, resized_size
 from ilsvrc_pipe.data.det_train import PackDetPyramid
-from ilsvrc_pipe.data.errors import UserInputError
 from ilsvrc_pipe.synthetic.plan import ASPECT_RANGE, PRESETS
+from ilsvrc_pipe.utils.errors import UserInputError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PAPER = CONFIGS / "ilsvrc2015/ilsvrc2015.py"
@@ -26,7 +26,7 @@ def det_test(path: Path) -> dict:
 
 def pack(inputs: dict, width: int, height: int) -> dict:
     img = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    return PackDetPyramid(**inputs)({"img": img, "image_id": "x", "index": 1, "ori_shape": (height, width)})
+    return PackDetPyramid(**inputs)({"img": img, "image_id": "x", "image_index": 1, "ori_shape": (height, width)})
 
 
 @pytest.mark.parametrize("width,height", IMAGES)

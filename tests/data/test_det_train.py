@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
-from ilsvrc_pipe.data.det_dataset import load_det_records, read_det_train_lists
+from ilsvrc_pipe.data.det_records import load_det_records, read_det_train_lists
 from ilsvrc_pipe.data.det_train import DetTestDataset, DetTrainDataset, det_collate, resize_scales
-from ilsvrc_pipe.data.errors import ImageDecodeError
 from ilsvrc_pipe.data.images import load_rgb_array
 from ilsvrc_pipe.data.seeded import SampleKey, SeededSampler
 from ilsvrc_pipe.data.synsets import find_det_synsets
 from ilsvrc_pipe.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ilsvrc_pipe.utils.errors import ImageDecodeError
 
 MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
 STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
@@ -234,7 +234,7 @@ def test_test_dataset_single_scale_and_pyramid(det):
     assert isinstance(item["inputs"]["primary"], torch.Tensor) and min(item["inputs"]["primary"].shape[1:]) == 100
     assert item["inputs"]["pyramid"] == []
     s = item["data_samples"]
-    assert s["image_id"] == images.image_id.iloc[0] and s["index"] == images["index"].iloc[0]
+    assert s["image_id"] == images.image_id.iloc[0] and s["image_index"] == images["index"].iloc[0]
     assert s["scale_factors"] == [] and s["ori_size"] == load_rgb_array(images.path.iloc[0]).shape[:2]
     pyramid = DetTestDataset([images_table], scale=96, max_size=120, pyramid=[64, 96, 128], pyramid_max_size=150)
     item = pyramid[SampleKey(0, 5)]

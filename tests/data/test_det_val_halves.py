@@ -5,7 +5,7 @@ import pytest
 
 from ilsvrc_pipe.data.det_val_halves import (check_det_split_lists, det_val_halves_note, read_det_val_half,
                                              resolve_det_val_halves)
-from ilsvrc_pipe.data.errors import DataFormatError
+from ilsvrc_pipe.utils.errors import DataFormatError
 
 
 def test_search_order_image_sets_then_det_lists_then_ilsvrc13(devkit_val_root):

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import pytest
 from mmengine.config import Config
 
-from ilsvrc_pipe.data.det_dataset import load_det_records
-from ilsvrc_pipe.data.errors import ImageDecodeError
+from ilsvrc_pipe.data.det_records import load_det_records
 from ilsvrc_pipe.data.image_headers import ABSENT, AGAIN, READ, read_image_sizes
 from ilsvrc_pipe.data.images import image_size, load_rgb
-from ilsvrc_pipe.data.loc_dataset import load_loc_records
+from ilsvrc_pipe.data.loc_records import load_loc_records
 from ilsvrc_pipe.stages.data import flag_corrupt_images
+from ilsvrc_pipe.utils.errors import ImageDecodeError
 
 pytestmark = pytest.mark.usefixtures("restore_package_logger")   # conftest.py
 

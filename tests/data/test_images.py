@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ilsvrc_pipe.data.errors import ImageDecodeError
 from ilsvrc_pipe.data.images import image_size, load_rgb, load_rgb_or_none
+from ilsvrc_pipe.utils.errors import ImageDecodeError
 
 
 @pytest.mark.parametrize("mode,fmt", [("CMYK", "JPEG"), ("L", "JPEG"), ("RGB", "PNG"), ("RGBA", "PNG"), ("P", "PNG")])

@@ -13,10 +13,10 @@ import pytest
 
 from ilsvrc_pipe.data import listed_xmls
 from ilsvrc_pipe.data.annotations import parse_annotation
-from ilsvrc_pipe.data.det_dataset import load_det_records
-from ilsvrc_pipe.data.errors import DataFormatError
+from ilsvrc_pipe.data.det_records import load_det_records
 from ilsvrc_pipe.data.listed_xmls import parse_listed_xmls
-from ilsvrc_pipe.data.loc_dataset import load_loc_records
+from ilsvrc_pipe.data.loc_records import load_loc_records
+from ilsvrc_pipe.utils.errors import DataFormatError
 
 KNOWN = {"n01", "n02", "n03"}
 pytestmark = pytest.mark.usefixtures("restore_package_logger")   # conftest.py

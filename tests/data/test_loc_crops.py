@@ -7,10 +7,10 @@ import torch
 from mmengine.optim import OptimWrapper
 from PIL import Image
 
-from ilsvrc_pipe.data.loc_crops import RoICropDataset, RPNCropDataset, normalize_image, rcnn_collate
-from ilsvrc_pipe.data.loc_dataset import LocRecords
-from ilsvrc_pipe.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from ilsvrc_pipe.models.rcnn import RoIRCNN
+from ilsvrc_pipe.data.loc_crops import RoICropDataset, RPNCropDataset, rcnn_collate
+from ilsvrc_pipe.data.loc_records import LocRecords
+from ilsvrc_pipe.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_image
+from ilsvrc_pipe.models.localization.rcnn import RoIRCNN
 from ilsvrc_pipe.ops.box_coder import BoxCoder, continuous_to_inclusive, inclusive_to_continuous
 from ilsvrc_pipe.ops.geometry import warp_regions
 

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ilsvrc_pipe.data.det_dataset import DetRecords
-from ilsvrc_pipe.data.errors import UserInputError
-from ilsvrc_pipe.data.loc_dataset import LocRecords
+from ilsvrc_pipe.data.det_records import DetRecords
+from ilsvrc_pipe.data.loc_records import LocRecords
 from ilsvrc_pipe.data.subset import (CAP_KEYS, check_max_images, covering_first_rows, cut_det_records,
                                      cut_loc_records, first_per_class, first_rows, image_caps)
+from ilsvrc_pipe.utils.errors import UserInputError
 
 
 # -- the config key ------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def test_det_val_without_halves_keeps_its_first_images():
 
 def test_the_paper_size_smoke_caps_cut_nothing_of_the_paper_size_preset():
     """The caps of configs/ilsvrc2015/paper_size_smoke.py are for a real ImageNet; the generated preset
-    that tests/test_paper_size_smoke.py runs must keep every image (each half of DET val is at most val)."""
+    that tests/integration/test_paper_size_smoke.py runs must keep every image (each half of DET val is at most val)."""
     from collections import Counter
     from pathlib import Path
 

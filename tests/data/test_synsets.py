@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from ilsvrc_pipe.data.errors import DataFormatError
 from ilsvrc_pipe.data.synsets import SynsetTable, read_synsets
+from ilsvrc_pipe.utils.errors import DataFormatError
 
 WNIDS = ["n02119789", "n02100735", "n01440764", "n03255030"]  # devkit order, not sorted
 

@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 import scipy.io
 
-from ilsvrc_pipe.data.errors import DataFormatError
 from ilsvrc_pipe.data.synsets import read_synsets
 from ilsvrc_pipe.data.synsets_mat import CLSLOC_ID_FIELDS, DET_ID_FIELDS, read_mat_synsets
 from ilsvrc_pipe.evaluation.det import evaluate_det
 from ilsvrc_pipe.evaluation.ground_truth import load_det_ground_truth
 from ilsvrc_pipe.submission.det_file import read_det_file
+from ilsvrc_pipe.utils.errors import DataFormatError
 
 DET_FIELDS = ["{id}", "WNID", "name", "description", "num_children", "children"]
 CLSLOC_FIELDS = ["{id}", "WNID", "words", "gloss", "num_children", "children", "wordnet_height", "num_train_images"]

@@ -1,7 +1,7 @@
 """Trivial baselines, checked against a direct computation of their boxes' IoU with the ground truth."""
 import numpy as np
 
-from ilsvrc_pipe.data.loc_dataset import load_loc_records, mean_relative_box_size
+from ilsvrc_pipe.data.loc_records import load_loc_records, mean_relative_box_size
 from ilsvrc_pipe.evaluation.baselines import baseline_boxes, draw_prior_guesses, evaluate_baselines
 from ilsvrc_pipe.ops.boxes import box_iou
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ilsvrc_pipe.data.errors import DataFormatError
 from ilsvrc_pipe.evaluation.det_split import read_split_det_file
+from ilsvrc_pipe.utils.errors import DataFormatError
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "evaluate.py"
 # data_root (conftest): val.txt indices 1..4; val2 = official 2 (objects A and B) and 4 (none), own 1..2

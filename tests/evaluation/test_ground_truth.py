@@ -4,12 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ilsvrc_pipe.data.errors import DataFormatError
 from ilsvrc_pipe.data.synsets import read_synsets
 from ilsvrc_pipe.evaluation import evaluate_det_arrays, load_det_ground_truth, load_loc_ground_truth
-from ilsvrc_pipe.evaluation.ground_truth import (DetGroundTruth, LocGroundTruth, subset_det_ground_truth,
-                                                subset_loc_ground_truth)
+from ilsvrc_pipe.evaluation.ground_truth import (
+    DetGroundTruth,
+    LocGroundTruth,
+    subset_det_ground_truth,
+    subset_loc_ground_truth,
+)
 from ilsvrc_pipe.evaluation.loc import evaluate_loc
+from ilsvrc_pipe.utils.errors import DataFormatError
 
 A, B = "n01440764", "n01443537"
 BOX = [0, 0, 99, 99]

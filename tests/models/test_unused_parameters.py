@@ -4,10 +4,10 @@ step on tiny inputs checks the declaration against the gradients it actually pro
 import pytest
 import torch
 
-from ilsvrc_pipe.models.classifier import ResNetClassifier
+from ilsvrc_pipe.models.classification.classifier import ResNetClassifier
 from ilsvrc_pipe.models.detection.c4 import C4FasterRCNN
-from ilsvrc_pipe.models.per_class_rpn import PerClassRPN
-from ilsvrc_pipe.models.rcnn import RoIRCNN
+from ilsvrc_pipe.models.localization.per_class_rpn import PerClassRPN
+from ilsvrc_pipe.models.localization.rcnn import RoIRCNN
 
 TINY = dict(depth=18, width=0.125, stem_kernel=3, stem_stride=1, stem_pool=False)
 

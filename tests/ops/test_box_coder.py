@@ -3,8 +3,13 @@ import math
 
 import torch
 
-from ilsvrc_pipe.ops.box_coder import (BoxCoder, clip_boxes, clip_inclusive,
-                                          continuous_to_inclusive, inclusive_to_continuous)
+from ilsvrc_pipe.ops.box_coder import (
+    BoxCoder,
+    clip_boxes,
+    clip_inclusive,
+    continuous_to_inclusive,
+    inclusive_to_continuous,
+)
 
 
 def random_boxes(n: int, seed: int) -> torch.Tensor:

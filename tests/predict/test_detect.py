@@ -38,7 +38,7 @@ def test_a_panorama_goes_through_the_multiscale_rows(tmp_path):
         predictor = DetPredictor(run, row)
         assert predictor.mode.multiscale
         out = predictor(path, "panorama")
-        item = predictor.pack(predictor.load({"img_path": str(path), "image_id": "panorama", "index": 0}))
+        item = predictor.pack(predictor.load({"img_path": str(path), "image_id": "panorama", "image_index": 0}))
         assert [tuple(x.shape[1:]) for x in item["inputs"]["pyramid"]] == [(112, 560), (160, 800), (224, 1120)]
         assert out and all(a["score"] >= b["score"] for a, b in zip(out, out[1:]))
         for det in out:

@@ -7,12 +7,12 @@ import torch
 import torchvision
 from mmengine.config import Config
 
-from ilsvrc_pipe.checkpoint import convert_torchvision_state_dict
-from ilsvrc_pipe.pipeline import Pipeline
+from ilsvrc_pipe.artifacts.parts import table_done
+from ilsvrc_pipe.engine.pipeline import Pipeline
+from ilsvrc_pipe.engine.specs import det_model_cfg, rcnn_model_cfg, rpn_model_cfg
 from ilsvrc_pipe.registry import MODELS
-from ilsvrc_pipe.specs import det_model_cfg, rcnn_model_cfg, rpn_model_cfg
 from ilsvrc_pipe.stages import default_stages
-from ilsvrc_pipe.table_parts import table_done
+from ilsvrc_pipe.utils.checkpoint import convert_torchvision_state_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

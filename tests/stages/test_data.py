@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from ilsvrc_pipe.artifacts import Artifacts
-from ilsvrc_pipe.data.det_dataset import load_det_records, read_det_train_lists
-from ilsvrc_pipe.data.errors import UserInputError
-from ilsvrc_pipe.data.loc_dataset import SPLITS, load_loc_records
+from ilsvrc_pipe.artifacts.paths import Artifacts
+from ilsvrc_pipe.data.det_records import load_det_records, read_det_train_lists
+from ilsvrc_pipe.data.loc_records import SPLITS, load_loc_records
 from ilsvrc_pipe.data.synsets import find_clsloc_synsets, find_det_synsets
+from ilsvrc_pipe.engine.stage import DeclaredConfig, StageContext
 from ilsvrc_pipe.evaluation.ground_truth import load_loc_ground_truth
 from ilsvrc_pipe.evaluation.loc import evaluate_loc_file
-from ilsvrc_pipe.io_utils import read_table
-from ilsvrc_pipe.stages.base import DeclaredConfig, StageContext
 from ilsvrc_pipe.stages.data import DataStage
 from ilsvrc_pipe.submission.loc_file import write_loc_file
+from ilsvrc_pipe.utils.errors import UserInputError
+from ilsvrc_pipe.utils.io_utils import read_table
 
 
 def data_context(root, tmp_path, logger) -> StageContext:

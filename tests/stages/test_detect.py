@@ -1,41 +1,10 @@
-"""The det stage's helpers: row plan, back to the image frame, the whole-image floor."""
+"""The det stage's helpers: the whole-image floor, the val2 checks, the best row's choice."""
 import pandas as pd
 import pytest
-import torch
 
-from ilsvrc_pipe.artifacts import Artifacts
+from ilsvrc_pipe.artifacts.paths import Artifacts
 from ilsvrc_pipe.data.synsets import SynsetTable
-from ilsvrc_pipe.models.detection.inference import Detections
-from ilsvrc_pipe.stages.detect import LEARNED, class_frequencies, floor_detections, row_modes, to_image_frame
-
-SECTION = {"rows": dict(baseline="a", refine="a", refine_context="b", refine_context_multiscale="b",
-                        ensemble=["a", "b"]), "test": dict(target_size=50, max_per_image=7)}
-
-
-def test_row_modes_follow_the_paper_table():
-    plan = row_modes(SECTION)
-    assert list(plan) == list(LEARNED)
-    assert plan["baseline"][0] == ["a"] and not plan["baseline"][1].refine
-    assert plan["refine"][1].refine and not plan["refine"][1].multiscale
-    assert plan["refine_context_multiscale"][1].multiscale and plan["ensemble"][0] == ["a", "b"]
-    assert all(mode.max_per_image == 7 and mode.target_size == 50 and mode.nms_iou == 0.3 for _, mode in plan.values())
-    with pytest.raises(KeyError):
-        row_modes({"rows": {"baseline": "a"}})
-
-
-def test_to_image_frame_scales_back_converts_and_clips():
-    dets = Detections(torch.tensor([[10.0, 20.0, 50.0, 40.0], [0.0, 0.0, 400.0, 300.0]]), torch.ones(2), torch.ones(2))
-    meta = {"scale_factor": (2.0, 2.0), "scale_factors": [(0.5, 0.5), (2.0, 2.0)], "ori_size": (100, 150)}
-    boxes = to_image_frame(dets, meta)
-    # continuous [5, 10, 25, 20) at scale 1 -> inclusive [5, 10, 24, 19]; the second box clips to the image
-    assert boxes.tolist() == [[5, 10, 24, 19], [0, 0, 149, 99]]
-
-
-def test_to_image_frame_keeps_sub_pixel_boxes_ordered():
-    # 0.02 px high at the top border: inclusive y2 = -0.98 would clip to 0, above y1 = 0.01
-    dets = Detections(torch.tensor([[12.0, 0.01, 32.0, 0.03]]), torch.ones(1), torch.ones(1))
-    x1, y1, x2, y2 = to_image_frame(dets, {"scale_factor": (1.0, 1.0), "ori_size": (60, 80)})[0]
-    assert 0 <= x1 <= x2 <= 79 and 0 <= y1 <= y2 <= 59
+from ilsvrc_pipe.stages.detect import class_frequencies, floor_detections
 
 
 def test_floor_scores_whole_images_by_training_frequency(tmp_path):
@@ -58,7 +27,7 @@ def test_missing_val2_ground_truth_names_the_lists_the_data_stage_reads(tmp_path
 
     from mmengine.config import Config
 
-    from ilsvrc_pipe.stages.base import DeclaredConfig, StageContext
+    from ilsvrc_pipe.engine.stage import DeclaredConfig, StageContext
     from ilsvrc_pipe.stages.detect import DetectStage
 
     art = Artifacts(tmp_path / "w", tmp_path / "s")

@@ -13,12 +13,13 @@ import pandas as pd
 from mmengine.config import Config
 from PIL import Image
 
-from ilsvrc_pipe.artifacts import Artifacts
+from ilsvrc_pipe.artifacts.paths import Artifacts
 from ilsvrc_pipe.data.synsets import SynsetTable
+from ilsvrc_pipe.engine.rows import loc_row_files
+from ilsvrc_pipe.engine.stage import DeclaredConfig, StageContext
 from ilsvrc_pipe.evaluation.det import evaluate_det
 from ilsvrc_pipe.evaluation.ground_truth import DetGroundTruth, LocGroundTruth
-from ilsvrc_pipe.stages.base import DeclaredConfig, StageContext
-from ilsvrc_pipe.stages.evaluate import EvaluateStage, row_files, score_row_files
+from ilsvrc_pipe.stages.evaluate import EvaluateStage, score_row_files
 from ilsvrc_pipe.submission.det_file import read_det_file, write_det_file
 from ilsvrc_pipe.submission.loc_file import write_gt_class_loc_file, write_loc_file
 
@@ -53,7 +54,7 @@ def _loc(art) -> None:
                "baseline_full_image": ([[1, 2]] * 4, [[[0, 0, 63, 63]] * 2] * 4)}
     rows = {}
     for name, (labels, boxes) in guesses.items():
-        files = row_files(art, name)
+        files = loc_row_files(art, name)
         write_loc_file(files["top5"], np.array(labels), np.array(boxes))
         write_gt_class_loc_file(files["gt_class"], gt.class_ids, {(i, int(c)): np.array(boxes)[i, 0]
                                                                   for i, c in enumerate(gt.class_ids)})

@@ -1,10 +1,10 @@
-"""The loc stage's helpers: guesses per image, ground-truth-class boxes, error breakdown."""
+"""The loc stage's helpers: guesses per image, ground-truth-class boxes."""
 import numpy as np
 import pandas as pd
 
-from ilsvrc_pipe.data.loc_dataset import LocRecords
+from ilsvrc_pipe.data.loc_records import LocRecords
 from ilsvrc_pipe.data.synsets import SynsetTable
-from ilsvrc_pipe.stages.localize import error_breakdown, gt_class_boxes, guesses
+from ilsvrc_pipe.stages.localize import gt_class_boxes, guesses
 
 SYN = SynsetTable(("n03", "n01", "n02"), ("c", "a", "b"))  # devkit order is not sorted order
 
@@ -27,13 +27,3 @@ def test_guesses_use_devkit_ids_and_fall_back_to_whole_image():
     assert out[1, 0].tolist() == [0, 0, 49, 39] and missing == 2
     gt = gt_class_boxes(val.images, boxes, SYN)
     assert gt[(0, 2)].tolist() == [10, 10, 49, 49] and gt[(1, 3)].tolist() == [0, 0, 49, 39]
-
-
-def test_error_breakdown_separates_class_and_box_failures():
-    val = _val()
-    labels = np.array([[2, 0, 0, 0, 0], [1, 0, 0, 0, 0]])   # v1 right class, v2 wrong class
-    boxes = np.zeros((2, 5, 4))
-    boxes[0, 0] = [60, 60, 99, 79]                           # v1's right-class box misses
-    counts, ious = error_breakdown(labels, boxes, val, SYN)
-    assert counts == {"wrong_top5": 2, "class_missing": 1, "box_iou_below_0_5": 1, "right_class_ious": 1}
-    assert ious.tolist() == [0.0]

@@ -1,7 +1,7 @@
 """The rcnn stage's union of the localizers' proposals."""
 import torch
 
-from ilsvrc_pipe.stages.rcnn import union_proposals
+from ilsvrc_pipe.models.localization.rescoring import union_proposals
 
 
 def test_union_proposals_marks_membership():

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ilsvrc_pipe.data.errors import DataFormatError
 from ilsvrc_pipe.submission import DetSubmission, read_det_file, write_det_file
+from ilsvrc_pipe.utils.errors import DataFormatError
 
 
 def sample(n=50, seed=0):

@@ -4,10 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ilsvrc_pipe.data.errors import DataFormatError
 from ilsvrc_pipe.data.synsets import SynsetTable
-from ilsvrc_pipe.submission import (LocSubmission, align_to_images, is_kaggle_csv, read_kaggle_loc_csv,
-                                    write_kaggle_loc_csv)
+from ilsvrc_pipe.submission import (
+    LocSubmission,
+    align_to_images,
+    is_kaggle_csv,
+    read_kaggle_loc_csv,
+    write_kaggle_loc_csv,
+)
+from ilsvrc_pipe.utils.errors import DataFormatError
 
 # devkit order differs from sorted order: devkit id 1 = n02119789 (sorted index 2)
 SYNSETS = SynsetTable(("n02119789", "n01440764", "n01443537"), ("kit fox", "tench", "goldfish"))

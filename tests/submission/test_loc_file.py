@@ -4,9 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ilsvrc_pipe.data.errors import DataFormatError
-from ilsvrc_pipe.submission import (LocSubmission, gt_class_submission, read_loc_file, write_gt_class_loc_file,
-                                    write_loc_file)
+from ilsvrc_pipe.submission import (
+    LocSubmission,
+    gt_class_submission,
+    read_loc_file,
+    write_gt_class_loc_file,
+    write_loc_file,
+)
+from ilsvrc_pipe.utils.errors import DataFormatError
 
 
 def sample():

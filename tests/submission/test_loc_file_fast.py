@@ -6,9 +6,9 @@ import random
 import numpy as np
 import pytest
 
-from ilsvrc_pipe.data.errors import DataFormatError
 from ilsvrc_pipe.submission import loc_file_fast
 from ilsvrc_pipe.submission.loc_file import read_loc_file
+from ilsvrc_pipe.utils.errors import DataFormatError
 
 GOOD_COORDS = ["0", "1", "2.5", "-3", "1e2", ".5", "5.", "+2", "007", "0.1", "-0", "1E-3", "123456789.123456789"]
 BAD_COORDS = ["1e400", "1.2.3", "1e", "+-1", "nan", "x"]

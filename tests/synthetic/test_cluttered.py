@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ilsvrc_pipe.synthetic.identities import MINI_CATALOGUE, SHAPES, _CATALOGUE
+from ilsvrc_pipe.synthetic.identities import _CATALOGUE, MINI_CATALOGUE, SHAPES
 from ilsvrc_pipe.synthetic.plan import PRESETS, plan_dataset, render_job
 from ilsvrc_pipe.synthetic.scene import MINI_STYLE
 

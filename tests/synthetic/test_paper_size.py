@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ilsvrc_pipe.data.annotations import parse_annotation
-from ilsvrc_pipe.data.det_dataset import load_det_records
+from ilsvrc_pipe.data.det_records import load_det_records
 from ilsvrc_pipe.synthetic import CLS_COVER_RANGE, TRAPS_FILE, generate_mini_ilsvrc, plan_dataset
 from ilsvrc_pipe.synthetic.plan import PRESETS
 from ilsvrc_pipe.synthetic.writers import traps_manifest

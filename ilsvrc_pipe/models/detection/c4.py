@@ -33,7 +33,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.ops import roi_align, roi_pool
 
 from ...registry import MODELS
-from ..classifier_init import classifier_backbone_state, init_from_classifier_cfg
+from ..backbone.classifier_init import classifier_backbone_state, init_from_classifier_cfg
 from .frozen_bn import freeze_batch_norm
 
 

@@ -2,20 +2,23 @@
 ensembles. They call the detector's parts directly (features -> proposals -> pool -> conv5 ->
 predictor -> decode), because maxout, voting and ensembles need the raw per-class scores.
 
-One image at a time, in the frame of its primary input (the RPN's); detections are returned in
-that frame and the caller divides by the primary input's scale factor. For every RoI a member gives class
-probabilities ``(R, C+1)`` and per-class boxes ``(R, C+1, 4)``; an ensemble averages those of its
-members over the union of their proposals (``ops/ensemble.py``).
+One image at a time, in the frame of its primary input (the RPN's): :func:`detect` returns its
+detections in that frame, :func:`detect_image` the final ones (on the CPU, inclusive boxes of the
+original image), which the ``det`` stage and ``tools/predict.py`` both use. For every RoI a member
+gives class probabilities ``(R, C+1)`` and per-class boxes ``(R, C+1, 4)``; an ensemble averages those
+of its members over the union of their proposals (``ops/ensemble.py``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torchvision.ops import batched_nms
 
+from ...ops.box_coder import clip_inclusive, continuous_to_inclusive
 from ...ops.box_voting import refine_and_vote
 from ...ops.ensemble import average_member_predictions, union_of_proposals
 from ...ops.multiscale import pool_two_scales
@@ -37,9 +40,12 @@ class DetectionMode:
 
 @dataclass
 class Detections:
-    boxes: Tensor    # (D, 4) continuous, primary-scale frame
+    boxes: Tensor    # (D, 4) continuous, primary-scale frame (detect_image: inclusive, original image, float64)
     scores: Tensor   # (D,)
     labels: Tensor   # (D,) 1..C
+
+    def cpu(self) -> "Detections":
+        return Detections(self.boxes.cpu(), self.scores.cpu(), self.labels.cpu())
 
 
 class MemberView:
@@ -139,3 +145,26 @@ def detect(views: Sequence[MemberView], mode: DetectionMode) -> Detections:
     b, s, lab = refine_and_vote(*old, *new, nms_iou=mode.nms_iou, vote_iou=mode.vote_iou,
                                 max_per_image=mode.max_per_image)
     return Detections(b, s, lab)
+
+
+def to_original_image(dets: Detections, meta: dict) -> np.ndarray:
+    """(D, 4) inclusive float64 boxes in the original image's frame from the continuous boxes of the
+    primary input (``meta["scale_factor"]`` and ``meta["ori_size"]``, ``PackDetPyramid``)."""
+    sx, sy = meta["scale_factor"]
+    h, w = meta["ori_size"]
+    boxes = dets.boxes / dets.boxes.new_tensor([sx, sy, sx, sy])
+    # clip_inclusive keeps x2 >= x1: a box under a pixel high at the border would otherwise end
+    # above where it starts once converted to inclusive coordinates and clipped
+    return clip_inclusive(continuous_to_inclusive(boxes), (h, w)).numpy().astype(np.float64)
+
+
+def _call(fn, /, *args, **kwargs):
+    return fn(*args, **kwargs)
+
+
+def detect_image(views: Sequence[MemberView], mode: DetectionMode, meta: dict, infer: Callable = _call) -> Detections:
+    """The final detections of one image: :func:`detect` run through ``infer`` (the caller's device
+    and precision: ``StageContext.infer``, ``RunModels.infer``), brought to the CPU, the boxes
+    inclusive in the original image's frame (:func:`to_original_image`)."""
+    dets = infer(detect, views, mode).cpu()
+    return Detections(torch.from_numpy(to_original_image(dets, meta)), dets.scores, dets.labels)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from ilsvrc_pipe.models.classifier import ResNetClassifier
+from ilsvrc_pipe.models.classification.classifier import ResNetClassifier
 from ilsvrc_pipe.models.detection.c4 import C4FasterRCNN, fast_rcnn_loss, pad_batch
 
 TINY = dict(depth=18, width=0.125)

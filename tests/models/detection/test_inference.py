@@ -9,9 +9,16 @@ from mmengine.config import Config
 from ilsvrc_pipe.data.det_pyramid import det_test_inputs
 from ilsvrc_pipe.data.det_train import PackDetPyramid
 from ilsvrc_pipe.models.detection.c4 import C4FasterRCNN
-from ilsvrc_pipe.models.detection.inference import (MemberView, DetectionMode, detect, per_class_predictions,
-                                                     regressed_boxes)
-
+from ilsvrc_pipe.models.detection.inference import (
+    DetectionMode,
+    Detections,
+    MemberView,
+    detect,
+    detect_image,
+    per_class_predictions,
+    regressed_boxes,
+    to_original_image,
+)
 
 PAPER = Path(__file__).resolve().parents[3] / "configs/ilsvrc2015/ilsvrc2015.py"
 
@@ -127,10 +134,44 @@ def test_the_multiscale_row_runs_on_the_paper_pyramid_at_imagenet_aspect_ratios(
     rng = np.random.default_rng(0)
     for width, height in [(500, 281), (500, 375), (375, 500), (1000, 200)]:
         img = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-        item = pack({"img": img, "image_id": "x", "index": 1, "ori_shape": (height, width)})
+        item = pack({"img": img, "image_id": "x", "image_index": 1, "ori_shape": (height, width)})
         view = MemberView(model, item["inputs"]["pyramid"], item["inputs"]["primary"])
         dets = detect([view], DetectionMode(refine=True, multiscale=True))
         h, w = view.size
         assert len(view.pyramid) == 5 and len(dets.scores) > 0, (width, height)
         assert (dets.boxes[:, 0] >= 0).all() and (dets.boxes[:, 1] >= 0).all()
         assert (dets.boxes[:, 2] <= w).all() and (dets.boxes[:, 3] <= h).all()
+
+
+def test_to_original_image_scales_back_converts_and_clips():
+    dets = Detections(torch.tensor([[10.0, 20.0, 50.0, 40.0], [0.0, 0.0, 400.0, 300.0]]), torch.ones(2), torch.ones(2))
+    meta = {"scale_factor": (2.0, 2.0), "scale_factors": [(0.5, 0.5), (2.0, 2.0)], "ori_size": (100, 150)}
+    boxes = to_original_image(dets, meta)
+    # continuous [5, 10, 25, 20) at scale 1 -> inclusive [5, 10, 24, 19]; the second box clips to the image
+    assert boxes.tolist() == [[5, 10, 24, 19], [0, 0, 149, 99]]
+
+
+def test_to_original_image_keeps_sub_pixel_boxes_ordered():
+    # 0.02 px high at the top border: inclusive y2 = -0.98 would clip to 0, above y1 = 0.01
+    dets = Detections(torch.tensor([[12.0, 0.01, 32.0, 0.03]]), torch.ones(1), torch.ones(1))
+    x1, y1, x2, y2 = to_original_image(dets, {"scale_factor": (1.0, 1.0), "ori_size": (60, 80)})[0]
+    assert 0 <= x1 <= x2 <= 79 and 0 <= y1 <= y2 <= 59
+
+
+def test_detect_image_is_detect_in_the_original_frame():
+    """What the det stage and tools/predict.py both call: detect's detections, on the CPU, each box
+    converted by to_original_image."""
+    model = tiny()
+    meta = {"scale_factor": (1.5, 1.5), "ori_size": (40, 50)}
+    mode = DetectionMode(refine=True)
+    calls = []
+
+    def infer(fn, *args):
+        calls.append(fn)
+        return fn(*args)
+
+    final = detect_image([MemberView(model, pyramid(), 1)], mode, meta, infer)
+    raw = detect([MemberView(model, pyramid(), 1)], mode)
+    assert calls == [detect] and final.boxes.dtype == torch.float64
+    assert torch.equal(final.scores, raw.scores) and torch.equal(final.labels, raw.labels)
+    assert final.boxes.numpy().tolist() == to_original_image(raw.cpu(), meta).tolist()

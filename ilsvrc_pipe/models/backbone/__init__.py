@@ -1,0 +1,2 @@
+"""The ResNet trunk: the network, batch-norm folding, starting from a trained classifier
+and pretrained weights."""
