@@ -6,7 +6,7 @@ Nothing here is measured; every number that is not a unit cost is an assumption 
 """
 from __future__ import annotations
 
-#: real data sizes (issue 10: ILSVRC 2015 CLS-LOC and DET)
+#: real data sizes (ILSVRC 2015 CLS-LOC and DET)
 COUNTS = {"loc_train": 1_280_000, "loc_boxed": 544_000, "loc_val": 50_000, "loc_test": 100_000,
           "det_train": 456_000, "det_val": 20_000, "det_test": 40_000}
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Run the whole pipeline on several generated presets and seeds, one run after another, and
-tabulate Table 13, Table 9 and the classifiers side by side (issue 12: settings must hold on data
+tabulate Table 13, Table 9 and the classifiers side by side (settings must hold on data
 they were not tuned on).
 
 The seed is the generator's (``data.generate.seed``): each (preset, seed) is another dataset with

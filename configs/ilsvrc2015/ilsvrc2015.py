@@ -160,6 +160,10 @@ det = dict(
         # levels of a 4:3 photo are one 750x1000 image; under 2000 they are one from 5:2 up)
         pyramid_max_size=None,
         target_size=224,              # two adjacent scales chosen around the 224x224 training RoI size
+        # "RoI pooling and subsequent layers are performed on the feature maps of these two scales
+        # [ref], which are merged by maxout": conv5 on each scale, then maxout ('before_conv5' merges
+        # the pooled conv4 features instead)
+        maxout='after_conv5',
         # "Non-maximum suppression (NMS) is applied on the union set of predicted boxes using an IoU
         # threshold of 0.3 [...], followed by box voting"
         nms_iou=0.3,

@@ -130,8 +130,10 @@ det = dict(
                lr=0.02, milestones=(5,), max_epochs=6, cache_images=True),
     # pyramid_max_size: no cap on the pyramid's longer side, every level exact at any aspect ratio (mini's
     # images, 0.75-1.33, resize as under the 400 cap; a 1000x200 panorama lost two levels to it)
+    # maxout: the paper's placement, conv5 on each of the two scales then maxout (docs/results.md
+    # compares it with 'before_conv5')
     test=dict(scale=160, pyramid=(112, 160, 224), max_size=400, pyramid_max_size=None, target_size=64,
-              nms_iou=0.3, vote_iou=0.5, max_per_image=100),
+              maxout='after_conv5', nms_iou=0.3, vote_iou=0.5, max_per_image=100),
     rows=dict(baseline='det_plain', refine='det_plain', refine_context='det_context',
               refine_context_multiscale='det_context', ensemble=['det_plain', 'det_context']),
     num_threads=2,

@@ -134,7 +134,8 @@ def det_row_modes(section: Mapping) -> dict[str, tuple[list[str], DetectionMode]
 
     test = section.get("test", {})
     common = dict(nms_iou=float(test.get("nms_iou", 0.3)), vote_iou=float(test.get("vote_iou", 0.5)),
-                  max_per_image=int(test.get("max_per_image", 100)), target_size=float(test.get("target_size", 224)))
+                  max_per_image=int(test.get("max_per_image", 100)), target_size=float(test.get("target_size", 224)),
+                  maxout=str(test.get("maxout", "after_conv5")))
     out = {}
     for name, row in DET_ROWS.items():
         members = section["rows"][name]

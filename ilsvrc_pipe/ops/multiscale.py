@@ -1,11 +1,15 @@
-"""Multi-scale RoI pooling of the detection stage: two adjacent pyramid scales merged by maxout.
+"""Multi-scale RoI pooling of the detection stage: each RoI pooled at two adjacent pyramid scales.
 
-Why this exists: appendix B of He et al. tests the detector on an image pyramid and, for each RoI,
-"select[s] two adjacent scales from the pyramid following [33]" (Fast R-CNN) and merges "the two
-RoI-pooled features by element-wise max (maxout)" before conv5. Fast R-CNN's rule picks the one scale
-whose scaled RoI *area* is closest to the network's training RoI area (224 x 224); the second scale is the
-adjacent one towards the target. torchvision pools one map at a time and has no such selection, so it
-lives here as pure tensor operations.
+Why this exists: appendix B of He et al. tests the detector on an image pyramid: "We select two
+adjacent scales from the pyramid following [ref]." and "RoI pooling and subsequent layers are
+performed on the feature maps of these two scales [ref], which are merged by maxout as in [ref]."
+Fast R-CNN's rule picks the one scale whose scaled RoI *area* is closest to the network's training RoI
+area (224 x 224); the second scale is the adjacent one towards the target. :func:`pool_at_two_scales`
+gives the two pooled features of each RoI, which the detector passes through conv5 before the maxout
+(``models/detection/inference.py``, the paper's placement); :func:`pool_two_scales` merges them
+by element-wise max right after pooling instead, before conv5 (the placement kept as an option).
+torchvision pools one map at a time and has no such selection, so it lives here as pure tensor
+operations.
 
 RoIs are continuous ``[x1, y1, x2, y2]`` boxes in *original-image* coordinates (pixel ``i`` spans
 ``[i, i + 1)``, see ``ilsvrc_pipe/ops/box_coder.py``), so a RoI's box at scale ``s`` is simply
@@ -20,7 +24,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import roi_align, roi_pool
 
-__all__ = ["scaled_roi_sizes", "select_two_scales", "maxout_merge", "pool_two_scales"]
+__all__ = ["scaled_roi_sizes", "select_two_scales", "maxout_merge", "pool_at_two_scales", "pool_two_scales"]
 
 Factors = Union[Sequence[float], Tensor]
 
@@ -115,7 +119,7 @@ def maxout_merge(feat_a: Tensor, feat_b: Tensor) -> Tensor:
     return torch.maximum(feat_a, feat_b)
 
 
-def pool_two_scales(
+def pool_at_two_scales(
     features: Sequence[Tensor],
     rois: Tensor,
     scale_factors: Factors,
@@ -123,8 +127,8 @@ def pool_two_scales(
     output_size,
     target_size: float,
     pool: str = "roi_pool",
-) -> Tensor:
-    """``(R, C, h, w)``: each RoI pooled from its two selected scales and merged by maxout.
+) -> tuple[Tensor, Tensor]:
+    """Two ``(R, C, h, w)``: each RoI pooled at its best scale and at the adjacent one.
 
     ``features`` holds one feature map per pyramid scale, each ``(1, C, H_s, W_s)`` of ONE image, in the
     order of ``scale_factors``; ``rois (R, 4)`` are continuous boxes in original-image coordinates. The
@@ -152,7 +156,7 @@ def pool_two_scales(
     out_a = ref.new_zeros(rois.shape[0], ref.shape[1], oh, ow)
     out_b = torch.zeros_like(out_a)
     if rois.shape[0] == 0:
-        return out_a
+        return out_a, out_b
 
     pick = select_two_scales(rois, f, target_size).to(rois.device)    # (R, 2)
     for s, fm in enumerate(features):
@@ -169,4 +173,18 @@ def pool_two_scales(
         a, b = sel[:, 0] == s, sel[:, 1] == s
         out_a[idx[a]] = pooled[a].to(out_a.dtype)
         out_b[idx[b]] = pooled[b].to(out_b.dtype)
-    return maxout_merge(out_a, out_b)
+    return out_a, out_b
+
+
+def pool_two_scales(
+    features: Sequence[Tensor],
+    rois: Tensor,
+    scale_factors: Factors,
+    spatial_scale: float,
+    output_size,
+    target_size: float,
+    pool: str = "roi_pool",
+) -> Tensor:
+    """``(R, C, h, w)``: :func:`pool_at_two_scales` merged by maxout right after the pooling (before conv5)."""
+    return maxout_merge(*pool_at_two_scales(features, rois, scale_factors, spatial_scale, output_size,
+                                            target_size, pool))

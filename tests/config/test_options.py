@@ -1,4 +1,4 @@
-"""Strict ``--cfg-options`` (issue 9): booleans parse strictly, unknown keys are errors naming the
+"""Strict ``--cfg-options``: booleans parse strictly, unknown keys are errors naming the
 nearest valid ones, sections are not replaced by values, and configs load with one-line errors."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bad data roots (issue 9): each gives an error naming the file (and line), or is skipped as the
+"""Bad data roots: each gives an error naming the file (and line), or is skipped as the
 config allows; none is silently accepted, none ends in a traceback. On copies of the smoke preset."""
 from __future__ import annotations
 

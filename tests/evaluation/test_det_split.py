@@ -1,4 +1,4 @@
-"""A val1/val2 DET file numbered by the split's own list (issue 9): never silently dropped detections,
+"""A val1/val2 DET file numbered by the split's own list: never silently dropped detections,
 and an explicit way to score it (``--numbered-by-split``)."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Bad input at the edge of every tool: one ``error:`` line naming the file or option, exit status 2,
-never a traceback (issue 9, "Tracebacks today" and the config half of "Silently wrong today").
+never a traceback, for the tools' options and the config.
 
 The tools' ``main(argv)`` run in process (fast); nothing here trains or decodes a dataset.
 """

@@ -15,7 +15,13 @@ import torch
 from torchvision.ops import roi_pool
 
 import ilsvrc_pipe.ops.multiscale as ms
-from ilsvrc_pipe.ops.multiscale import maxout_merge, pool_two_scales, scaled_roi_sizes, select_two_scales
+from ilsvrc_pipe.ops.multiscale import (
+    maxout_merge,
+    pool_at_two_scales,
+    pool_two_scales,
+    scaled_roi_sizes,
+    select_two_scales,
+)
 
 PYRAMID = (1 / 3, 2 / 3, 1.0, 4 / 3, 5 / 3)
 ROIS = torch.tensor([
@@ -159,3 +165,14 @@ def test_pool_two_scales_on_a_pyramid_merged_to_one_level_is_plain_pooling():
     rois = torch.tensor([[0.0, 0.0, 100.0, 80.0], [40.0, 16.0, 200.0, 150.0]])
     out = pool_two_scales([fm], rois, (0.75,), 1 / 8, 2, 224)
     torch.testing.assert_close(out, roi_pool(fm, [rois * 0.75], 2, 1 / 8))
+
+
+def test_pool_at_two_scales_gives_each_scale_before_the_merge():
+    # the hand-computed RoI of test_pool_two_scales_scales_the_rois_before_pooling, unmerged:
+    # roi_align at scale 0 (best) -> 15, at scale 1 (adjacent) -> 3.5
+    rois = torch.tensor([[0.0, 0.0, 8.0, 8.0]])
+    best, adjacent = pool_at_two_scales(_ramp_pyramid(), rois, (0.5, 1.0), 1.0, 1, 4, pool="roi_align")
+    torch.testing.assert_close(best, torch.tensor([[[[15.0]]]]))
+    torch.testing.assert_close(adjacent, torch.tensor([[[[3.5]]]]))
+    torch.testing.assert_close(maxout_merge(best, adjacent),
+                               pool_two_scales(_ramp_pyramid(), rois, (0.5, 1.0), 1.0, 1, 4, pool="roi_align"))

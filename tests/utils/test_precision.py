@@ -1,4 +1,4 @@
-"""Mixed precision (``ilsvrc_pipe/utils/precision.py``, issue 10 section 2): bf16/fp16 inference on the CPU stays
+"""Mixed precision (``ilsvrc_pipe/utils/precision.py``): bf16/fp16 inference on the CPU stays
 close to fp32 and hands back float32, the ``precision`` section enters the fingerprints of the stages
 that run models (and only theirs), CPU bf16 training steps run, fp16 training without a GPU is refused."""
 from __future__ import annotations

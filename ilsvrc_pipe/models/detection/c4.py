@@ -208,13 +208,15 @@ class C4FasterRCNN(BaseModel):
         return torch.cat(out) if out else boxes
 
     def region_outputs(self, feat: Tensor, rois: list[Tensor], sizes: list[tuple[int, int]],
-                       pooled: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Logits and deltas of RoIs given per image (``pooled`` overrides the pooling, e.g. maxout)."""
-        pooled = self.pool(feat, rois) if pooled is None else pooled
+                       pooled: Tensor | None = None, region_feat: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Logits and deltas of RoIs given per image. ``pooled`` overrides the pooling (maxout before
+        conv5), ``region_feat`` the per-region network's output (maxout after conv5)."""
+        if region_feat is None:
+            region_feat = self.region_features(self.pool(feat, rois) if pooled is None else pooled)
         context = self.context_features(feat, sizes) if self.context else None
         image_of_roi = torch.cat([torch.full((r.shape[0],), i, dtype=torch.long, device=feat.device)
                                   for i, r in enumerate(rois)])
-        return self.predict_regions(self.region_features(pooled), context, image_of_roi)
+        return self.predict_regions(region_feat, context, image_of_roi)
 
     # -- training ----------------------------------------------------------------------------------
     def loss(self, images: Sequence[Tensor], samples: Sequence[dict]) -> dict[str, Tensor]:

@@ -21,8 +21,10 @@ from torchvision.ops import batched_nms
 from ...ops.box_coder import clip_inclusive, continuous_to_inclusive
 from ...ops.box_voting import refine_and_vote
 from ...ops.ensemble import average_member_predictions, union_of_proposals
-from ...ops.multiscale import pool_two_scales
+from ...ops.multiscale import pool_at_two_scales, pool_two_scales
 from .c4 import C4FasterRCNN, pad_batch
+
+MAXOUT_PLACEMENTS = ("after_conv5", "before_conv5")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,14 @@ class DetectionMode:
     score_threshold: float = 1e-3
     max_per_image: int = 100
     target_size: float = 224.0    # the training RoI size the two scales are chosen around
+    # where the two scales' features meet: "after_conv5" (the paper: RoI pooling and conv5 on each
+    # scale, then maxout of the two per-region features) or "before_conv5" (maxout of the two
+    # RoI-pooled conv4 features, then one conv5)
+    maxout: str = "after_conv5"
+
+    def __post_init__(self):
+        if self.maxout not in MAXOUT_PLACEMENTS:
+            raise ValueError(f"det.test.maxout must be one of {MAXOUT_PLACEMENTS}, got {self.maxout!r}")
 
 
 @dataclass
@@ -99,14 +109,20 @@ class MemberView:
 
     def outputs(self, rois: Tensor, mode: "DetectionMode") -> tuple[Tensor, Tensor]:
         """Softmax scores ``(R, C+1)`` and decoded, clipped boxes ``(R, C+1, 4)`` of ``rois``."""
-        pooled = None
+        pooled = region_feat = None
         if self.uses_pyramid(mode):
             feats, factors = self.pyramid_features()
             pooler = self.model.roi_pooler
             # float32 maps (half under autocast): RoIs take the maps' dtype, and CPU roi_pool lacks bf16
-            pooled = pool_two_scales([f.float() for f in feats], rois, factors, 1.0 / self.model.stride, pooler.output_size,
-                                     mode.target_size, pooler.kind)
-        logits, deltas = self.model.region_outputs(self.feat, [rois], [self.size], pooled=pooled)
+            args = ([f.float() for f in feats], rois, factors, 1.0 / self.model.stride, pooler.output_size,
+                    mode.target_size, pooler.kind)
+            if mode.maxout == "after_conv5":
+                best, adjacent = pool_at_two_scales(*args)
+                region_feat = torch.maximum(self.model.region_features(best), self.model.region_features(adjacent))
+            else:
+                pooled = pool_two_scales(*args)
+        logits, deltas = self.model.region_outputs(self.feat, [rois], [self.size], pooled=pooled,
+                                                   region_feat=region_feat)
         return logits.softmax(dim=1), self.model.decode(deltas, [rois], [self.size])
 
 

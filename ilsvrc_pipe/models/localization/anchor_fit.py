@@ -1,6 +1,6 @@
 """Anchor shapes fitted to the training boxes of the data actually given (YOLOv2-style k-means).
 
-Anchor sides tuned by hand to one dataset's object sizes fail on another: issue 12 found the
+Anchor sides tuned by hand to one dataset's object sizes fail on another: a second preset showed the
 per-class RPN's anchors of 32-80 px, chosen for the mini generator's large objects, weak where
 objects are 15 % of the shorter side. Instead the stages can cluster the ``(width, height)`` of the
 training boxes, as the network sees them after the training resize, with the distance

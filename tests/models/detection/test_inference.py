@@ -175,3 +175,43 @@ def test_detect_image_is_detect_in_the_original_frame():
     assert calls == [detect] and final.boxes.dtype == torch.float64
     assert torch.equal(final.scores, raw.scores) and torch.equal(final.labels, raw.labels)
     assert final.boxes.numpy().tolist() == to_original_image(raw.cpu(), meta).tolist()
+
+
+class _Negate(torch.nn.Module):
+    def forward(self, x):
+        return -x
+
+
+@pytest.mark.parametrize("maxout, expected", [("before_conv5", -40.0), ("after_conv5", -8.0)])
+def test_maxout_placement_by_hand(maxout, expected):
+    # conv4 = a ramp of value x at column x; the level of factor 0.5 carries 10x that ramp. The RoI
+    # [0, 0, 8, 8] (target 4) pairs scale 0.5 (roi_pool over columns 0..4: max 40) with scale 1 (columns
+    # 0..8: max 8). conv5 = negation: maxout before conv5 gives -max(40, 8) = -40; the paper's order,
+    # conv5 on each scale then maxout, gives max(-40, -8) = -8.
+    model = tiny(0)
+    model.features = lambda batch: batch[:, :1]     # conv4: the image's first channel, stride 1
+    model.stride = 1
+    model.backbone.layer4 = _Negate()               # conv5: negation
+    model.roi_pooler.kind = "roi_pool"
+    model.roi_pooler.output_size = (1, 1)
+    ramp = torch.arange(16.0).view(1, 1, 16).expand(3, 16, 16)
+    view = MemberView(model, [10 * ramp[:, :8, :8].clone(), ramp.clone()], 1)
+    view._pyramid_feats = [10 * ramp[None, :1, :16, :16].clone(), ramp[None, :1].clone()]
+    seen = {}
+    model.predict_regions = lambda region_feat, context=None, image_of_roi=None: (
+        seen.setdefault("feat", region_feat), (torch.zeros(1, 4), torch.zeros(1, 16)))[1]
+    view.outputs(torch.tensor([[0.0, 0.0, 8.0, 8.0]]), DetectionMode(multiscale=True, target_size=4, maxout=maxout))
+    torch.testing.assert_close(seen["feat"], torch.tensor([[expected]]))
+
+
+def test_maxout_placement_is_checked():
+    with pytest.raises(ValueError, match="det.test.maxout must be one of"):
+        DetectionMode(multiscale=True, maxout="between")
+
+
+def test_both_placements_run_and_differ_on_a_real_conv5():
+    a = tiny(0)
+    after = detect([MemberView(a, pyramid(), 1)], DetectionMode(multiscale=True, target_size=24))
+    before = detect([MemberView(a, pyramid(), 1)], DetectionMode(multiscale=True, target_size=24, maxout="before_conv5"))
+    assert DetectionMode().maxout == "after_conv5"
+    assert not (len(after.scores) == len(before.scores) and torch.equal(after.scores, before.scores))
