@@ -30,27 +30,20 @@ import torch  # noqa: E402
 from _report import publish  # noqa: E402
 from bench_eval import cpu_model  # noqa: E402
 
-from ilsvrc_pipe.artifacts.paths import Artifacts  # noqa: E402
 from ilsvrc_pipe.artifacts.tables import detection_frame, write_det_table  # noqa: E402
 from ilsvrc_pipe.config.cli import load_config  # noqa: E402
 from ilsvrc_pipe.data.det_pyramid import det_test_inputs  # noqa: E402
 from ilsvrc_pipe.data.det_train import DetTestDataset  # noqa: E402
 from ilsvrc_pipe.engine.rows import det_row_modes  # noqa: E402
-from ilsvrc_pipe.engine.specs import det_model_cfg, load_weights  # noqa: E402
 from ilsvrc_pipe.evaluation.det import evaluate_det  # noqa: E402
 from ilsvrc_pipe.models.detection.inference import MAXOUT_PLACEMENTS, MemberView, detect_image  # noqa: E402
+from ilsvrc_pipe.predict.run_models import RunModels  # noqa: E402
 from ilsvrc_pipe.submission.det_file import read_det_file  # noqa: E402
 
 ROWS = ("refine_context_multiscale", "ensemble")
 
 
-def load_detectors(cfg, art: Artifacts, n_classes: int) -> dict:
-    section, cls_members = cfg.det, {m["name"]: m for m in cfg.cls.models}
-    return {m["name"]: load_weights(det_model_cfg(m, section, cls_members, n_classes), art.final_weights("det", m["name"]))
-            for m in section["models"]}
-
-
-def run_placement(models: dict, plan: dict, dataset, synsets, maxout: str) -> tuple[dict, float]:
+def run_placement(models: dict, plan: dict, dataset, synsets, maxout: str, infer) -> tuple[dict, float]:
     """Detections tables of the rows with this placement, and the seconds per image."""
     modes = {row: (members, dataclasses.replace(mode, maxout=maxout)) for row, (members, mode) in plan.items()}
     tables = {row: [] for row in modes}
@@ -60,7 +53,7 @@ def run_placement(models: dict, plan: dict, dataset, synsets, maxout: str) -> tu
         meta, inputs = item["data_samples"], item["inputs"]
         views = {n: MemberView(models[n], inputs["pyramid"], inputs["primary"]) for n in models}
         for row, (members, mode) in modes.items():
-            dets = detect_image([views[n] for n in members], mode, meta)
+            dets = detect_image([views[n] for n in members], mode, meta, infer)
             ids = synsets.detection_labels_to_ids(dets.labels.numpy())
             tables[row].append(detection_frame(meta["image_id"], meta["image_index"], ids, dets.scores.numpy(),
                                                dets.boxes.numpy()))
@@ -83,16 +76,16 @@ def main(argv=None) -> int:
     p.add_argument("--label", default="", help="suffix of the result files (e.g. cluttered_s1)")
     args = p.parse_args(argv)
     cfg = load_config(ROOT / args.config)
-    art = Artifacts(args.work_dir)
-    synsets = art.read_classes()["det"]
-    models = load_detectors(cfg, art, len(synsets))
+    run = RunModels(cfg, args.work_dir)   # the run's detectors and test precision, as tools/predict.py loads them
+    art, synsets = run.art, run.classes["det"]
     plan = {row: spec for row, spec in det_row_modes(cfg.det).items() if row in ROWS}
+    models = run.detectors(sorted({n for members, _ in plan.values() for n in members}))
     dataset = DetTestDataset(images=str(art.records("det", "val2", "images")), **det_test_inputs(cfg.det["test"]))
     gt = art.read_det_ground_truth("val2")
     results = {}
     with torch.no_grad():
         for maxout in MAXOUT_PLACEMENTS:
-            tables, seconds = run_placement(models, plan, dataset, synsets, maxout)
+            tables, seconds = run_placement(models, plan, dataset, synsets, maxout, run.infer)
             results[maxout] = {"s_per_image": seconds, "mAP": {row: score(t, gt) for row, t in tables.items()}}
     lines = [f"bench_maxout: {cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
              f"command: .venv/bin/python benchmarks/bench_maxout.py --work-dir {args.work_dir} --config {args.config}",
