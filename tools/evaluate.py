@@ -6,7 +6,7 @@
     python tools/evaluate.py loc --baseline full-image|center --data-root ROOT [--json-out FILE]
     python tools/evaluate.py det --pred FILE (--data-root ROOT [--split val|val1|val2] |
                                               --gt-xml-dir DIR --synsets FILE --image-list FILE [--blacklist FILE])
-                                             [--json-out FILE] [--coco-out DIR]
+                                             [--json-out FILE] [--coco-out DIR] [--against FILE [--draws N]]
 
 A LOC ``--pred`` is a devkit flat file or a Kaggle CSV (recognised by its ``ImageId,PredictionString``
 header; rows are matched to the ground truth by ImageId).
@@ -20,6 +20,8 @@ Examples::
     python tools/evaluate.py loc --pred submissions/pipeline/loc_val.csv --data-root data/mini_ilsvrc --json-out /tmp/loc_val.json
     python tools/evaluate.py loc --baseline full-image --baseline center --data-root data/mini_ilsvrc
     python tools/evaluate.py det --pred submissions/pipeline/det_val2.txt --data-root data/mini_ilsvrc --split val2 --coco-out /tmp/coco_val2
+    # is one Table 9 row ahead of another, or is it the images? (paired bootstrap over val2's images)
+    python tools/evaluate.py det --pred work_dirs/pipeline/det/files/refine_val2.txt --against work_dirs/pipeline/det/files/baseline_val2.txt --data-root data/mini_ilsvrc --split val2
 """
 from __future__ import annotations
 
@@ -71,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--coco-out", metavar="DIR",
                      help="also write DIR/results.json and DIR/ground_truth.json (COCO format, for pycocotools, "
                           "FiftyOne, mmdetection; README 'COCO export' lists how COCO's rules differ)")
+    det.add_argument("--against", metavar="FILE",
+                     help="a second devkit DET file of the same images: also print mAP(--pred) - mAP(FILE) and "
+                          "its 95 %% interval from a paired bootstrap over the images")
+    det.add_argument("--draws", type=int, default=1000, help="bootstrap draws of the images for --against")
 
     for sub in (loc, det):
         sub.add_argument("--data-root", help="dataset root holding ILSVRC/ (Annotations, ImageSets, devkit)")
@@ -107,6 +113,8 @@ def _check_paths(args) -> None:
     """Every path named on the command line, before any work: a wrong one fails at once, in one line."""
     if args.pred:
         check_input_file(args.pred, "--pred")
+    if getattr(args, "against", None):
+        check_input_file(args.against, "--against")
     for option in ("synsets", "blacklist", "image_list"):
         if getattr(args, option, None):
             check_input_file(getattr(args, option), f"--{option.replace('_', '-')}")
@@ -200,20 +208,37 @@ def run_det(args) -> dict:
         note = unlisted_blacklist_note(gt.blacklist, gt.image_index, args.blacklist, args.image_list)
         if note:
             print(note, file=sys.stderr)
-    if args.data_root and args.split != "val":
-        detections, dropped = read_split_det_file(args.pred, args.data_root, args.split, len(synsets),
-                                                  args.numbered_by_split, args.drop_outside_split)
-    else:
-        detections = read_det_file(args.pred, num_classes=len(synsets), image_indices=gt.image_index)
+    def read(path):
+        if args.data_root and args.split != "val":
+            return read_split_det_file(path, args.data_root, args.split, len(synsets),
+                                       args.numbered_by_split, args.drop_outside_split)
+        return read_det_file(path, num_classes=len(synsets), image_indices=gt.image_index), 0
+
+    detections, dropped = read(args.pred)
     if not len(detections):
         print(f"warning: {args.pred} holds no detections: every AP is 0", file=sys.stderr)
     result = evaluate_det(detections, gt)
     print_det_table(result, synsets)
+    if args.against:
+        result["against"] = compare_det(detections, read(args.against)[0], gt, args)
     if args.coco_out:
         write_coco(args, detections, gt, synsets)
     if dropped:
         print(f"dropped {dropped} detections of images outside {args.split} (--drop-outside-split)")
     return result
+
+
+def compare_det(detections, other, gt, args) -> dict:
+    """``--against``: the mAP difference of two files on the same images, with its bootstrap interval."""
+    from ilsvrc_pipe.evaluation.det_bootstrap import paired_map_bootstrap
+
+    if args.draws < 1:
+        raise ValueError(f"--draws must be at least 1, got {args.draws}")
+    boot = paired_map_bootstrap(detections, other, gt, draws=args.draws)
+    print(f"mAP(--pred) - mAP({args.against}): {boot['delta']:+.4f}, 95 % interval [{boot['low']:+.4f}, "
+          f"{boot['high']:+.4f}] over {boot['draws']} bootstrap draws of the {len(gt.image_index)} images; "
+          f"--pred ahead in {100 * boot['share_positive']:.0f} % of them")
+    return {"file": str(args.against), **boot}
 
 
 def write_coco(args, detections, gt, synsets) -> None:

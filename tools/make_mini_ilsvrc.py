@@ -26,7 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(**help_layout(__doc__))
     parser.add_argument("--out", required=True, type=Path, help="dataset root to create (holds ILSVRC/ and the Kaggle files)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="mini", help="dataset kind: smoke (tiny), mini (default), cluttered (more classes, small objects, clutter), "
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="mini", help="dataset kind: smoke (tiny), mini (default), cluttered (more classes, small objects, clutter), scenes (cluttered whose backgrounds and companions tell the class), "
                              "paper_size (few images at ImageNet's sizes, the ILSVRC2014 devkit's DET val lists)")
     parser.add_argument("--preview", type=Path, help="also write a contact sheet PNG with the XML boxes drawn")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")

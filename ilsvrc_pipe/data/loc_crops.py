@@ -219,6 +219,7 @@ class RoICropDataset(SeededDataset):
         row_of = {image_id: k for k, image_id in enumerate(images.image_id)}
         self.images = _ImageSource(images.path.tolist(), cache_images)
         self._normalized: dict[int, Tensor] = {}
+        self._crops: dict[int, Tensor] = {}
         self.absent_as_background = absent_as_background
         self._build_regions(proposals, _boxes_by_image(records), row_of, fg_iou, tuple(bg_iou),
                             include_gt, BoxCoder(box_coder_weights))
@@ -295,11 +296,22 @@ class RoICropDataset(SeededDataset):
             self._normalized[k] = image
         return image
 
-    def get(self, i: int) -> dict:
-        r = self.region(i)
+    def warped(self, r: int) -> Tensor:
+        """Region ``r`` warped to the crop size; kept when images are cached. A region's warp is the
+        same in every epoch (only the flip is drawn): keeping it took fetching an epoch of mini's
+        8,382 regions from 1.85 s to 0.8 s, for 400 MB."""
+        if r in self._crops:
+            return self._crops[r]
         image = self.normalized(int(self.region_image[r]))
         crop = warp_regions(image, torch.as_tensor(self.region_box[r][None]), self.crop_size,
                             self.context_pad, self.sampling_ratio)[0]
+        if self.images.cache:
+            self._crops[r] = crop
+        return crop
+
+    def get(self, i: int) -> dict:
+        r = self.region(i)
+        crop = self.warped(r)
         deltas = torch.as_tensor(self.region_delta[r]).clone()
         if self.flip and torch.rand(()) < 0.5:
             crop = crop.flip(-1)

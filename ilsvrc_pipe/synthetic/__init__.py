@@ -43,6 +43,11 @@ cluttered   14 classes x 60 train (half boxed), 210 val,   10 classes (4 shared)
             patterns mini never draws; 2-6 distractors,    rest 15-70 % of the shorter side
             a quarter of them textured; wider colour and
             lighting; 20 % softened
+scenes      cluttered, and each image often on its         cluttered, and backgrounds as CLS-LOC;       96-160
+            class's habitat (3 background kinds, 80 %)     half the extra objects the first class's
+                                                           companion; 3 look-alike pairs of DET
+                                                           classes (same shape and pattern, hues 0.04
+                                                           apart, different habitats): ``context.py``
 paper_size  4 classes x 8 train (half boxed), 8 val,       4 classes (2 shared), 2 train per class +    281-500,
             4 test; ImageNet's image sizes; val holds      3 ILSVRC2014 + 1 negative, 6 val, 2 test;    width/
             portrait and landscape images                  small objects 20-60 px; val holds portrait   height
@@ -76,7 +81,7 @@ The output is byte-identical for the same (preset, seed, VERSION): every image d
 random stream keyed on (seed, split, index), and the .mat headers carry no timestamp.
 
 Modules: ``identities.py`` (class shapes, patterns, colours, WNIDs), ``scene.py`` (drawing one
-image and its objects), ``plan.py`` (presets and every image as a job, traps assigned),
+image and its objects), ``context.py`` (the `scenes` preset's habitats, companions, look-alikes), ``plan.py`` (presets and every image as a job, traps assigned),
 ``writers.py`` (images, XMLs, devkit, ImageSets, Kaggle CSVs, traps manifest), ``generate.py``
 (atomic generation, marker, generate on first use), ``preview.py`` (contact sheet).
 """

@@ -12,8 +12,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .context import SceneContext, with_lookalikes
 from .identities import MINI_CATALOGUE, Identity, make_identities
 from .scene import MINI_STYLE, Scene, SceneStyle, render_background_scene, render_cls_scene, render_det_scene
+
+_CLUTTERED = dict(
+    cls_classes=14, cls_train_per_class=60, cls_val=210, cls_test=112,
+    det_classes=10, det_shared=4, det_train_per_class=24, det_train_2014=60, det_negatives=30,
+    det_val=100, det_test=50, short_side=(96, 160), catalogue=22,
+    style=SceneStyle(cls_cover=None, cls_side=(0.15, 0.85), det_small_fraction=0.25, det_side=(0.15, 0.7),
+                     cls_distractors=(2, 7), det_distractors=(2, 8), textured_distractors=0.25,
+                     hue_jitter=0.04, saturation=(0.45, 1.0), lighting=0.3, blur=0.2))
 
 # Sizes of each preset. ``style`` (how scenes look) and ``catalogue`` (how many identities the
 # classes are drawn from) default to mini's, ``aspect_range`` (image width / height) to ASPECT_RANGE,
@@ -31,13 +40,10 @@ PRESETS: dict[str, dict] = {
     # Unlike mini the way real data is: more classes, 8 of them shapes and patterns mini never
     # draws; CLS-LOC objects 15-85 % of the shorter side (mini: by area, about 35-80 %); more and
     # textured distractors; wider colour, saturation and lighting variation; some soft images.
-    "cluttered": dict(
-        cls_classes=14, cls_train_per_class=60, cls_val=210, cls_test=112,
-        det_classes=10, det_shared=4, det_train_per_class=24, det_train_2014=60, det_negatives=30,
-        det_val=100, det_test=50, short_side=(96, 160), catalogue=22,
-        style=SceneStyle(cls_cover=None, cls_side=(0.15, 0.85), det_small_fraction=0.25, det_side=(0.15, 0.7),
-                         cls_distractors=(2, 7), det_distractors=(2, 8), textured_distractors=0.25,
-                         hue_jitter=0.04, saturation=(0.45, 1.0), lighting=0.3, blur=0.2)),
+    "cluttered": _CLUTTERED,
+    # `cluttered` whose scenes say something of their classes (context.py): habitats, companions,
+    # look-alike DET classes; backgrounds elsewhere are independent of the classes.
+    "scenes": dict(_CLUTTERED, style=replace(_CLUTTERED["style"], context=SceneContext())),
     # The paper config end to end at ImageNet's image sizes, with the fewest images that still carry
     # every trap; its DET val lists are laid out as the public ILSVRC2014 devkit ships them. Small DET
     # objects are 20-60 px (mini's 10-28 px would be specks on these images).
@@ -142,6 +148,9 @@ def _plan_classes(rng, cfg):
     """Identities plus CLS-LOC classes in devkit order and DET classes in DET id order."""
     n_cls, n_det, shared = cfg["cls_classes"], cfg["det_classes"], cfg["det_shared"]
     identities = make_identities(rng, n_cls + n_det - shared, cfg.get("catalogue", MINI_CATALOGUE))
+    context = cfg.get("style", MINI_STYLE).context
+    if context is not None:
+        identities = with_lookalikes(identities, list(range(n_cls, n_cls + n_det - shared)), context)
     by_wnid = sorted(range(n_cls), key=lambda i: identities[i].wnid)
     cls_ids = [by_wnid[p] for p in _devkit_order(rng, n_cls)]
     det_pool = list(range(n_cls - shared, n_cls + n_det - shared))

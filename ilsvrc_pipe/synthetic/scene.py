@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ops.boxes import box_iou
+from .context import SceneContext, companion, habitat_background, habitat_of
 from .identities import PATTERNS, SHAPES, Identity, hsv_to_rgb
 
 CLS_COVER_RANGE = (0.15, 0.80)       # summed box area / image area in `mini` CLS-LOC images
@@ -42,6 +43,7 @@ class SceneStyle:
     saturation: tuple[float, float] = (0.65, 1.0)
     lighting: float = 0.15                        # strength of the uneven light across an object
     blur: float = 0.0                             # chance an image is softened (3x3 box blur)
+    context: SceneContext | None = None           # scenes that say something of their classes (context.py)
 
 
 MINI_STYLE = SceneStyle()
@@ -109,6 +111,15 @@ def _background(rng, height, width) -> np.ndarray:
         blob = field_ > rng.uniform(0.62, 0.75)
         img[blob] = img[blob] * 0.4 + _muted_colour(rng) * 0.6
     return img
+
+
+def _scene_background(rng, height, width, ident_idx, style: SceneStyle) -> np.ndarray:
+    """The class-free background, or, in a style with a ``context``, often the class's habitat
+    (no extra random draw without one, so the other presets' images stay as they were)."""
+    ctx = style.context
+    if ctx is not None and ident_idx is not None and rng.random() < ctx.habitat_prob:
+        return habitat_background(rng, height, width, habitat_of(ident_idx, ctx))
+    return _background(rng, height, width)
 
 
 def _draw_distractors(rng, img: np.ndarray, count: int, style: SceneStyle = MINI_STYLE) -> None:
@@ -296,7 +307,7 @@ def _full_width_pose(ident: Identity, height, width) -> _Pose:
 def render_cls_scene(rng, identities, ident_idx, height, width, n_objects=1, full_width=False,
                      style: SceneStyle = MINI_STYLE) -> Scene:
     """A CLS-LOC image: background, distractors, then ``n_objects`` instances of one class."""
-    img = _background(rng, height, width)
+    img = _scene_background(rng, height, width, ident_idx, style)
     _draw_distractors(rng, img, int(rng.integers(*style.cls_distractors)), style)
     canvas = _Canvas.over(img)
     if full_width:
@@ -351,10 +362,10 @@ def render_det_scene(rng, identities, required, pool, height, width, n_objects, 
 
     ``hidden``: a class drawn twice, once annotated and once not (a partially boxed image).
     """
-    img = _background(rng, height, width)
+    img = _scene_background(rng, height, width, required[0] if required else None, style)
     _draw_distractors(rng, img, int(rng.integers(*style.det_distractors)), style)
     canvas = _Canvas.over(img)
-    wanted = list(required) + [int(rng.choice(pool)) for _ in range(max(n_objects - len(required), 0))]
+    wanted = list(required) + [_extra_class(rng, required, pool, style) for _ in range(max(n_objects - len(required), 0))]
     size = _det_size_fn(height, width, style)
     for ident_idx in wanted:
         _try_place(rng, canvas, identities, ident_idx, size, 0.3, style=style)
@@ -365,6 +376,15 @@ def render_det_scene(rng, identities, required, pool, height, width, n_objects, 
     if missing:
         raise RuntimeError(f"could not place required classes {missing}")
     return Scene(_finish(rng, img, style), canvas.placed)
+
+
+def _extra_class(rng, required, pool, style: SceneStyle) -> int:
+    """A DET image's object beyond its required classes: any class of ``pool``, or with a style's
+    ``context`` often the first required class's companion."""
+    ctx = style.context
+    if ctx is not None and required and rng.random() < ctx.companion_prob:
+        return companion(int(required[0]), pool, ctx)
+    return int(rng.choice(pool))
 
 
 def render_background_scene(rng, height, width, style: SceneStyle = MINI_STYLE) -> Scene:

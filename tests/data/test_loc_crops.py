@@ -144,3 +144,27 @@ def test_region_items_are_warped_crops_and_flips_negate_dx(tmp_path):
     model = RoIRCNN(backbone=RCNN_BACKBONE, num_classes=3, crop_size=16)
     log = model.train_step(batch, OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01)))
     assert torch.isfinite(log["loss"])
+
+
+def test_cached_crops_are_the_warps_and_flips_leave_them_alone(tmp_path):
+    records = write_records(tmp_path)
+    fresh = RoICropDataset(PROPOSALS, records=records, num_classes=3, crop_size=16, flip=False)
+    cached = RoICropDataset(PROPOSALS, records=records, num_classes=3, crop_size=16, flip=True, cache_images=True)
+    expected = {int(r): fresh.warped(int(r)).clone() for r in range(len(fresh.region_box))}
+    assert not fresh._crops                                          # no image cache: nothing kept
+    torch.manual_seed(1)
+    for _ in range(4):                                               # several epochs, flips drawn
+        for i in range(len(cached)):
+            cached[i]
+    assert set(cached._crops) <= set(expected) and len(cached._crops) >= len(cached.fg)
+    for r, crop in cached._crops.items():
+        torch.testing.assert_close(crop, expected[r], rtol=0, atol=0)   # a flip never wrote into the cache
+    # the same draws give the same items with and without the cache
+    uncached = RoICropDataset(PROPOSALS, records=records, num_classes=3, crop_size=16, flip=True)
+    for i in range(len(cached)):
+        torch.manual_seed(10 + i)
+        a = cached[i]
+        torch.manual_seed(10 + i)
+        b = uncached[i]
+        torch.testing.assert_close(a["inputs"], b["inputs"], rtol=0, atol=0)
+        assert a["data_samples"]["label"] == b["data_samples"]["label"]

@@ -151,3 +151,26 @@ def test_loc_cli_on_a_data_root(data_root, tmp_path):
     result = json.loads(out.read_text())
     assert result["cls_error"][0] == pytest.approx(1 / 3) and result["loc_error"][0] == 0.0
     assert result["n_blacklisted"] == 1
+
+
+def test_det_cli_against_a_second_file(data_root, tmp_path, capsys):
+    better, worse = tmp_path / "better.txt", tmp_path / "worse.txt"
+    better.write_text("2 1 0.9 0 0 99 99\n")                        # AP 1 on val2
+    worse.write_text("2 1 0.9 0 0 99 99\n4 1 0.95 0 0 99 99\n")     # a false positive ranked first: AP 0.5
+    out = tmp_path / "det.json"
+    assert load_tool().main(["det", "--pred", str(better), "--data-root", str(data_root), "--split", "val2",
+                             "--against", str(worse), "--draws", "50", "--json-out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"mAP(--pred) - mAP({worse}): " in printed and "bootstrap draws of the 2 images" in printed
+    result = json.loads(out.read_text())
+    against = result["against"]
+    assert against["file"] == str(worse) and 0 < against["draws"] <= 50   # a draw without objects is not scored
+    worse_out = tmp_path / "worse.json"
+    assert load_tool().main(["det", "--pred", str(worse), "--data-root", str(data_root), "--split", "val2",
+                             "--json-out", str(worse_out)]) == 0
+    expected = result["mAP"] - json.loads(worse_out.read_text())["mAP"]
+    assert expected > 0 and against["delta"] == pytest.approx(expected)
+    assert 0 <= against["low"] <= against["delta"] <= against["high"]
+    assert load_tool().main(["det", "--pred", str(better), "--data-root", str(data_root), "--split", "val2",
+                             "--against", str(tmp_path / "missing.txt")]) == 2
+    assert "--against" in capsys.readouterr().err
