@@ -98,6 +98,8 @@ class RPNCropDataset(SeededDataset):
     ``boxes`` tables.
     """
 
+    draws_from_numpy = False   # scale, origin and flip from torch's generator only
+
     def __init__(self, images: str | os.PathLike | None = None, boxes: str | os.PathLike | None = None,
                  records: LocRecords | None = None, crop_size: int = 224,
                  scale: Sequence[int] = (256, 480), flip: bool = True, min_visible: float = 0.5,
@@ -191,6 +193,8 @@ class RoICropDataset(SeededDataset):
     classes join as foreground regions. Items: ``dict(inputs=(3, S, S), data_samples=dict(label,
     deltas=(4,)))``, label C for background.
     """
+
+    draws_from_numpy = False   # background region and flip from torch's generator only
 
     def __init__(self, proposals: str | os.PathLike | pd.DataFrame,
                  images: str | os.PathLike | None = None, boxes: str | os.PathLike | None = None,

@@ -168,3 +168,22 @@ def test_cached_crops_are_the_warps_and_flips_leave_them_alone(tmp_path):
         b = uncached[i]
         torch.testing.assert_close(a["inputs"], b["inputs"], rtol=0, atol=0)
         assert a["data_samples"]["label"] == b["data_samples"]["label"]
+
+
+def test_keyed_items_of_both_crop_datasets_draw_from_torch_only(tmp_path, records_of):
+    """``draws_from_numpy = False`` skips numpy's seeding: right only while neither dataset draws
+    from numpy, which this checks (the same key gives the same item whatever numpy's state)."""
+    from ilsvrc_pipe.data.seeded import SampleKey
+
+    rpn = RPNCropDataset(records=records_of(48, 64, (20, 5, 39, 24)), crop_size=32, scale=(40, 60))
+    roi = RoICropDataset(PROPOSALS, records=write_records(tmp_path), num_classes=3, crop_size=16, fg_fraction=0.25)
+    for ds in (rpn, roi):
+        assert ds.draws_from_numpy is False
+        items = []
+        for numpy_seed in (0, 1):
+            np.random.seed(numpy_seed)
+            before = np.random.get_state()[1].copy()
+            items.append([ds[SampleKey(i % len(ds), 100 + i)] for i in range(6)])
+            assert np.array_equal(np.random.get_state()[1], before)      # numpy's state untouched
+        for a, b in zip(*items):
+            torch.testing.assert_close(a["inputs"], b["inputs"], rtol=0, atol=0)
