@@ -14,7 +14,7 @@ region's own. A preset with a ``SceneContext`` (``scenes``) makes the scene info
   of the same habitat), else any DET class;
 * **look-alikes**: the DET-only classes come in pairs (consecutive identities, so in different
   habitats) that share shape, fill pattern and tone and whose hues differ by ``lookalike_hue``,
-  about the hue jitter: their regions alone are ambiguous, their scenes are not.
+  about the hue jitter: meant to be harder to tell apart by their regions than by their scenes.
 """
 from __future__ import annotations
 
