@@ -6,8 +6,8 @@ performed on the feature maps of these two scales [ref], which are merged by max
 Fast R-CNN's rule picks the one scale whose scaled RoI *area* is closest to the network's training RoI
 area (224 x 224); the second scale is the adjacent one towards the target. :func:`pool_at_two_scales`
 gives the two pooled features of each RoI, which the detector passes through conv5 before the maxout
-(``models/detection/inference.py``, the paper's placement); :func:`pool_two_scales` merges them
-by element-wise max right after pooling instead, before conv5 (the placement kept as an option).
+(``models/detection/inference.py``, the paper's placement), or which :func:`maxout_merge` merges by
+element-wise max right after pooling instead, before conv5 (the placement kept as an option).
 torchvision pools one map at a time and has no such selection, so it lives here as pure tensor
 operations.
 
@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import roi_align, roi_pool
 
-__all__ = ["scaled_roi_sizes", "select_two_scales", "maxout_merge", "pool_at_two_scales", "pool_two_scales"]
+__all__ = ["scaled_roi_sizes", "select_two_scales", "maxout_merge", "pool_at_two_scales"]
 
 Factors = Union[Sequence[float], Tensor]
 
@@ -175,16 +175,3 @@ def pool_at_two_scales(
         out_b[idx[b]] = pooled[b].to(out_b.dtype)
     return out_a, out_b
 
-
-def pool_two_scales(
-    features: Sequence[Tensor],
-    rois: Tensor,
-    scale_factors: Factors,
-    spatial_scale: float,
-    output_size,
-    target_size: float,
-    pool: str = "roi_pool",
-) -> Tensor:
-    """``(R, C, h, w)``: :func:`pool_at_two_scales` merged by maxout right after the pooling (before conv5)."""
-    return maxout_merge(*pool_at_two_scales(features, rois, scale_factors, spatial_scale, output_size,
-                                            target_size, pool))

@@ -18,7 +18,6 @@ import ilsvrc_pipe.ops.multiscale as ms
 from ilsvrc_pipe.ops.multiscale import (
     maxout_merge,
     pool_at_two_scales,
-    pool_two_scales,
     scaled_roi_sizes,
     select_two_scales,
 )
@@ -33,6 +32,11 @@ ROIS = torch.tensor([
     [10.0, 0.0, 122.0, 448.0],    # 112 x 448: sqrt area 224
 ])
 EXPECTED_PAIRS = [[2, 1], [0, 1], [4, 3], [3, 2], [1, 2], [2, 1]]
+
+
+def _pool_two_scales(*args, **kwargs):
+    """The before-conv5 placement: the two poolings of each RoI merged by maxout."""
+    return maxout_merge(*pool_at_two_scales(*args, **kwargs))
 
 
 def test_scaled_roi_sizes_is_sqrt_area_times_factor():
@@ -117,7 +121,7 @@ def test_pool_two_scales_on_a_constant_pyramid_takes_the_max_of_the_selected_sca
         return real(fm, boxes, *args, **kwargs)
 
     monkeypatch.setattr(ms, pool, counting)
-    out = pool_two_scales(_constant_pyramid(), ROIS, PYRAMID, 1 / 16, 7, 224, pool=pool)
+    out = _pool_two_scales(_constant_pyramid(), ROIS, PYRAMID, 1 / 16, 7, 224, pool=pool)
     assert out.shape == (6, 2, 7, 7)
     # pairs (2,1) (0,1) (4,3) (3,2) (1,2) (2,1) -> channel 0: max of (2,1) (5,1) (3,9) (9,2) (1,2) (2,1)
     expected0 = torch.tensor([2.0, 5.0, 9.0, 9.0, 2.0, 2.0])
@@ -140,30 +144,30 @@ def test_pool_two_scales_scales_the_rois_before_pooling():
     rois = torch.tensor([[0.0, 0.0, 8.0, 8.0]])
     # roi_align (aligned, adaptive sampling): scale 0 box [0, 0, 4, 4] samples pixel centres x = 0..3
     # -> 10 * 1.5 = 15; scale 1 box [0, 0, 8, 8] -> mean of 0..7 = 3.5; maxout -> 15
-    out = pool_two_scales(_ramp_pyramid(), rois, (0.5, 1.0), 1.0, 1, 4, pool="roi_align")
+    out = _pool_two_scales(_ramp_pyramid(), rois, (0.5, 1.0), 1.0, 1, 4, pool="roi_align")
     torch.testing.assert_close(out, torch.tensor([[[[15.0]]]]))
     # roi_pool rounds to the inclusive grid: scale 0 covers columns 0..4 -> max 40; scale 1 0..8 -> 8
-    out = pool_two_scales(_ramp_pyramid(), rois, (0.5, 1.0), 1.0, (1, 1), 4, pool="roi_pool")
+    out = _pool_two_scales(_ramp_pyramid(), rois, (0.5, 1.0), 1.0, (1, 1), 4, pool="roi_pool")
     torch.testing.assert_close(out, torch.tensor([[[[40.0]]]]))
 
 
 def test_pool_two_scales_checks_inputs_and_handles_no_rois():
     feats = _ramp_pyramid()
-    out = pool_two_scales(feats, torch.zeros(0, 4), (0.5, 1.0), 1.0, (2, 3), 4)
+    out = _pool_two_scales(feats, torch.zeros(0, 4), (0.5, 1.0), 1.0, (2, 3), 4)
     assert out.shape == (0, 1, 2, 3)
     with pytest.raises(ValueError, match="2 feature maps for 3 scale factors"):
-        pool_two_scales(feats, torch.zeros(1, 4), (0.5, 1.0, 2.0), 1.0, 2, 4)
+        _pool_two_scales(feats, torch.zeros(1, 4), (0.5, 1.0, 2.0), 1.0, 2, 4)
     with pytest.raises(ValueError, match="one image"):
-        pool_two_scales([torch.zeros(2, 1, 4, 4)], torch.zeros(1, 4), (1.0,), 1.0, 2, 4)
+        _pool_two_scales([torch.zeros(2, 1, 4, 4)], torch.zeros(1, 4), (1.0,), 1.0, 2, 4)
     with pytest.raises(ValueError, match="channels"):
         mixed = [torch.zeros(1, 1, 4, 4), torch.zeros(1, 2, 4, 4)]
-        pool_two_scales(mixed, torch.zeros(1, 4), (0.5, 1.0), 1.0, 2, 4)
+        _pool_two_scales(mixed, torch.zeros(1, 4), (0.5, 1.0), 1.0, 2, 4)
 
 
 def test_pool_two_scales_on_a_pyramid_merged_to_one_level_is_plain_pooling():
     fm = torch.randn(1, 3, 20, 30, generator=torch.Generator().manual_seed(0))
     rois = torch.tensor([[0.0, 0.0, 100.0, 80.0], [40.0, 16.0, 200.0, 150.0]])
-    out = pool_two_scales([fm], rois, (0.75,), 1 / 8, 2, 224)
+    out = _pool_two_scales([fm], rois, (0.75,), 1 / 8, 2, 224)
     torch.testing.assert_close(out, roi_pool(fm, [rois * 0.75], 2, 1 / 8))
 
 
@@ -175,4 +179,4 @@ def test_pool_at_two_scales_gives_each_scale_before_the_merge():
     torch.testing.assert_close(best, torch.tensor([[[[15.0]]]]))
     torch.testing.assert_close(adjacent, torch.tensor([[[[3.5]]]]))
     torch.testing.assert_close(maxout_merge(best, adjacent),
-                               pool_two_scales(_ramp_pyramid(), rois, (0.5, 1.0), 1.0, 1, 4, pool="roi_align"))
+                               _pool_two_scales(_ramp_pyramid(), rois, (0.5, 1.0), 1.0, 1, 4, pool="roi_align"))

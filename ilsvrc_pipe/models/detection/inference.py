@@ -21,7 +21,7 @@ from torchvision.ops import batched_nms
 from ...ops.box_coder import clip_inclusive, continuous_to_inclusive
 from ...ops.box_voting import refine_and_vote
 from ...ops.ensemble import average_member_predictions, union_of_proposals
-from ...ops.multiscale import pool_at_two_scales, pool_two_scales
+from ...ops.multiscale import maxout_merge, pool_at_two_scales
 from .c4 import C4FasterRCNN, pad_batch
 
 MAXOUT_PLACEMENTS = ("after_conv5", "before_conv5")
@@ -114,13 +114,12 @@ class MemberView:
             feats, factors = self.pyramid_features()
             pooler = self.model.roi_pooler
             # float32 maps (half under autocast): RoIs take the maps' dtype, and CPU roi_pool lacks bf16
-            args = ([f.float() for f in feats], rois, factors, 1.0 / self.model.stride, pooler.output_size,
-                    mode.target_size, pooler.kind)
+            best, adjacent = pool_at_two_scales([f.float() for f in feats], rois, factors, 1.0 / self.model.stride,
+                                                pooler.output_size, mode.target_size, pooler.kind)
             if mode.maxout == "after_conv5":
-                best, adjacent = pool_at_two_scales(*args)
-                region_feat = torch.maximum(self.model.region_features(best), self.model.region_features(adjacent))
+                region_feat = maxout_merge(self.model.region_features(best), self.model.region_features(adjacent))
             else:
-                pooled = pool_two_scales(*args)
+                pooled = maxout_merge(best, adjacent)
         logits, deltas = self.model.region_outputs(self.feat, [rois], [self.size], pooled=pooled,
                                                    region_feat=region_feat)
         return logits.softmax(dim=1), self.model.decode(deltas, [rois], [self.size])
