@@ -80,7 +80,7 @@ def _find_sorted(sorted_values: np.ndarray, values: np.ndarray) -> tuple[np.ndar
 
 def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_index, object_image,
                         object_class, object_boxes, blacklist=None, unlisted: str = "error",
-                        curves: bool = False, matches: bool = False) -> dict:
+                        curves: bool = False, matches: bool = False, iou_threshold: float | None = None) -> dict:
     """Per-class AP and mAP (and, with ``curves``, each class's recall and precision arrays; with
     ``matches``, per detection in input order: ``matched`` (a true positive) and ``counted`` (scored:
     a listed image, a class of the ground truth, not blacklisted), so that an error analysis
@@ -90,6 +90,8 @@ def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_
     indices. Objects: 0-based image position, devkit class id, box. ``blacklist``: (P, 2) rows
     (image index, class id). ``unlisted``: "error" for detections of images not in the list (the
     devkit fails on them) or "drop" to score a subset of the list's images (val1/val2).
+    ``iou_threshold``: None for the official per-object rule (:func:`object_thresholds`), or one IoU
+    every object must reach (e.g. 0.7, to see how tight the boxes are; not an official figure).
     """
     det_image_index = np.asarray(det_image_index, dtype=np.int64).reshape(-1)
     det_class = np.asarray(det_class, dtype=np.int64).reshape(-1)
@@ -145,8 +147,10 @@ def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_
     det_rank[walk] = np.arange(n_dets)
     candidate = np.nonzero(scored & ~ignored)[0]
     keep_obj = np.nonzero(~object_ignored)[0]
+    kept_boxes = object_boxes[keep_obj]
+    thresholds = object_thresholds(kept_boxes) if iou_threshold is None else np.full(len(kept_boxes), float(iou_threshold))
     pair_det, pair_obj, pair_iou = _eligible_pairs(det_key[candidate], det_boxes[candidate], obj_key[keep_obj],
-                                                   object_boxes[keep_obj], object_thresholds(object_boxes[keep_obj]))
+                                                   kept_boxes, thresholds)
     matched_candidate = greedy_match(det_key[candidate], det_rank[candidate], pair_det, pair_obj, pair_iou,
                                      len(candidate), len(keep_obj))
     tp = np.zeros(n_dets, dtype=np.int64)
@@ -185,8 +189,8 @@ def evaluate_det_arrays(det_image_index, det_class, det_score, det_boxes, image_
 
 
 def evaluate_det(detections: DetSubmission, gt: DetGroundTruth, unlisted: str = "error", curves: bool = False,
-                 matches: bool = False) -> dict:
+                 matches: bool = False, iou_threshold: float | None = None) -> dict:
     """Score detections against the ground truth of the listed images (see :func:`evaluate_det_arrays`)."""
     return evaluate_det_arrays(detections.image_index, detections.class_id, detections.score, detections.boxes,
                                gt.image_index, gt.object_image, gt.object_class, gt.object_boxes,
-                               gt.blacklist, unlisted, curves, matches)
+                               gt.blacklist, unlisted, curves, matches, iou_threshold)

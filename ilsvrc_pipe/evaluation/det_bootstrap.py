@@ -15,6 +15,7 @@ import numpy as np
 from ..submission.det_file import DetSubmission
 from .det import evaluate_det_arrays
 from .ground_truth import DetGroundTruth
+from .key_lookup import find_sorted
 
 
 def _gather(group: np.ndarray, n_groups: int, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -30,11 +31,11 @@ def _gather(group: np.ndarray, n_groups: int, picks: np.ndarray) -> tuple[np.nda
 
 def _positions(image_index: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Position in the list of each ``wanted`` image index (-1: not listed)."""
-    if len(image_index) == 0:
-        return np.full(len(wanted), -1, dtype=np.int64)
     order = np.argsort(image_index, kind="stable")
-    at = np.clip(np.searchsorted(image_index[order], wanted), 0, len(order) - 1)
-    return np.where(image_index[order][at] == wanted, order[at], -1)
+    at, found = find_sorted(image_index[order], wanted)
+    out = np.full(len(wanted), -1, dtype=np.int64)
+    out[found] = order[at[found]]
+    return out
 
 
 class _Resampler:

@@ -174,3 +174,13 @@ def test_iou_tie_goes_to_the_earlier_xml_object(xml_order, expected_ap):
     result = evaluate_det_arrays(*det((1, 1, 0.9, 5, 0, 104, 99), (1, 1, 0.8, -30, 0, 69, 99)), [1], [0, 0], [1, 1],
                                  objects)
     assert result["ap"][1] == pytest.approx(expected_ap)
+
+
+def test_one_iou_threshold_for_every_object_instead_of_the_official_rule():
+    # a 100x100 object and a detection shifted by 20 px: IoU 80*100 / (2*10000 - 8000) = 2/3
+    obj = np.array([[0.0, 0.0, 99.0, 99.0]])
+    det = np.array([[20.0, 0.0, 119.0, 99.0]])
+    args = ([1], [1], [0.9], det, [1], [0], [1], obj)
+    assert evaluate_det_arrays(*args)["mAP"] == 1.0                       # official: 0.5 for this size
+    assert evaluate_det_arrays(*args, iou_threshold=0.6)["mAP"] == 1.0
+    assert evaluate_det_arrays(*args, iou_threshold=0.7)["mAP"] == 0.0
