@@ -16,7 +16,8 @@ three ways, scored by the official DET rules:
 and, to see how much of the scene each detector reads through its regions' own receptive fields,
 ``refine`` (the plain detector) and the context row on val2 with the scene removed: every pixel
 outside the ground-truth boxes (grown by 4 px) set to the mean colour (zero after normalisation),
-in the primary input and in every pyramid level (``plain_no_scene``, ``context_no_scene``).
+in the primary input and in every pyramid level (``plain_no_scene`` against ``plain_own``,
+``context_no_scene`` against ``own``).
 
     .venv/bin/python benchmarks/bench_context.py --work-dir work_dirs/pipeline [--config configs/mini/pipeline.py]
 
@@ -32,22 +33,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from _det_val2 import as_submission, rows_of, score, val2_inputs  # noqa: E402
 from _report import publish  # noqa: E402
 from bench_eval import cpu_model  # noqa: E402
-from bench_refine import as_submission, score  # noqa: E402
 
-from ilsvrc_pipe.artifacts.tables import detection_frame  # noqa: E402
 from ilsvrc_pipe.config.cli import load_config  # noqa: E402
-from ilsvrc_pipe.data.det_pyramid import det_test_inputs  # noqa: E402
-from ilsvrc_pipe.data.det_train import DetTestDataset  # noqa: E402
 from ilsvrc_pipe.engine.rows import det_row_modes  # noqa: E402
 from ilsvrc_pipe.evaluation.det_bootstrap import paired_map_bootstrap  # noqa: E402
 from ilsvrc_pipe.models.detection.inference import MemberView, detect_image  # noqa: E402
 from ilsvrc_pipe.predict.run_models import RunModels  # noqa: E402
 
-WAYS = ("own", "swapped", "mean")
+WAYS = ("own", "swapped", "mean", "plain_own", "plain_no_scene", "context_no_scene")
 MARGIN = 4   # px around each ground-truth box kept with the object
 
 
@@ -65,28 +62,6 @@ def without_scene(inputs: dict, meta: dict, boxes) -> dict:
     pyramid = [primary if level is inputs["primary"] else grey(level, factor)
                for level, factor in zip(inputs["pyramid"], meta["scale_factors"])]
     return {"primary": primary, "pyramid": pyramid}
-
-
-def no_scene_tables(run, cfg, dataset, gt, synsets) -> dict:
-    """``refine`` and the context row on val2 with the scene outside the objects removed."""
-    rows = {"plain": "refine", "context": "refine_context"}
-    modes = det_row_modes(cfg.det)
-    models = run.detectors(sorted({modes[r][0][0] for r in rows.values()}))
-    tables = {f"{who}_{kind}": [] for who in rows for kind in ("own", "no_scene")}
-    for i in range(len(dataset)):
-        item = dataset[i]
-        meta = item["data_samples"]
-        pos = int(np.flatnonzero(gt.image_index == meta["image_index"])[0])
-        boxes = gt.object_boxes[gt.object_image == pos]
-        for kind, inputs in (("own", item["inputs"]), ("no_scene", without_scene(item["inputs"], meta, boxes))):
-            for who, row in rows.items():
-                members, mode = modes[row]
-                view = MemberView(models[members[0]], inputs["pyramid"], inputs["primary"])
-                dets = detect_image([view], mode, meta, run.infer)
-                ids = synsets.detection_labels_to_ids(dets.labels.numpy())
-                tables[f"{who}_{kind}"].append(detection_frame(meta["image_id"], meta["image_index"], ids,
-                                                               dets.scores.numpy(), dets.boxes.numpy()))
-    return tables
 
 
 def context_of(model, item) -> torch.Tensor:
@@ -108,33 +83,41 @@ def main(argv=None) -> int:
     model = run.detectors(members)[members[0]]
     if len(members) != 1 or not model.context:
         raise SystemExit(f"--row {args.row}: give a row of one detector with the global context branch")
-    dataset = DetTestDataset(images=str(run.art.records("det", "val2", "images")), **det_test_inputs(cfg.det["test"]))
-    gt, synsets = run.art.read_det_ground_truth("val2"), run.classes["det"]
+    plain_members, plain_mode = det_row_modes(cfg.det)["refine"]
+    plain = run.detectors(plain_members)[plain_members[0]]
+    dataset, gt, synsets = val2_inputs(cfg, run)
     with torch.no_grad():
         contexts = [run.infer(context_of, model, dataset[i]) for i in range(len(dataset))]
     mean = torch.stack(contexts).mean(dim=0)
+    given = {"swapped": lambda i: contexts[(i + 1) % len(contexts)], "mean": lambda i: mean}
     own_context = model.context_features
     tables = {way: [] for way in WAYS}
+
+    def detect(way, detector, row_mode, inputs, meta):
+        view = MemberView(detector, inputs["pyramid"], inputs["primary"])
+        dets = detect_image([view], row_mode, meta, run.infer)
+        tables[way].append(rows_of(meta, dets, dets.boxes.numpy(), synsets))
+
     try:
         for i in range(len(dataset)):
             item = dataset[i]
             meta, inputs = item["data_samples"], item["inputs"]
-            for way in WAYS:
-                given = {"swapped": contexts[(i + 1) % len(contexts)], "mean": mean}.get(way)
-                model.context_features = own_context if given is None else (lambda feat, sizes, g=given: g)
-                view = MemberView(model, inputs["pyramid"], inputs["primary"])
-                dets = detect_image([view], mode, meta, run.infer)
-                ids = synsets.detection_labels_to_ids(dets.labels.numpy())
-                tables[way].append(detection_frame(meta["image_id"], meta["image_index"], ids, dets.scores.numpy(),
-                                                   dets.boxes.numpy()))
+            pos = int(np.flatnonzero(gt.image_index == meta["image_index"])[0])
+            no_scene = without_scene(inputs, meta, gt.object_boxes[gt.object_image == pos])
+            for way in ("swapped", "mean"):
+                model.context_features = lambda feat, sizes, g=given[way](i): g
+                detect(way, model, mode, inputs, meta)
+            model.context_features = own_context
+            detect("own", model, mode, inputs, meta)
+            detect("context_no_scene", model, mode, no_scene, meta)
+            detect("plain_own", plain, plain_mode, inputs, meta)
+            detect("plain_no_scene", plain, plain_mode, no_scene, meta)
     finally:
         model.context_features = own_context
-    with torch.no_grad():
-        tables.update(no_scene_tables(run, cfg, dataset, gt, synsets))
-    subs = {way: as_submission(pd.concat(t, ignore_index=True)) for way, t in tables.items()}
+    subs = {way: as_submission(t) for way, t in tables.items()}
     results = {way: {"mAP": score(sub, gt)["mAP"]} for way, sub in subs.items()}
     for way, own in (("swapped", "own"), ("mean", "own"), ("plain_no_scene", "plain_own"),
-                     ("context_no_scene", "context_own")):
+                     ("context_no_scene", "own")):
         results[way]["vs_own"] = paired_map_bootstrap(subs[way], subs[own], gt)
     lines = [f"bench_context: {cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
              f"command: .venv/bin/python benchmarks/bench_context.py --work-dir {args.work_dir} --config {args.config}",

@@ -18,27 +18,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from _det_val2 import as_submission, rows_of, score, val2_inputs  # noqa: E402
 from _report import publish  # noqa: E402
 from bench_eval import cpu_model  # noqa: E402
 
-from ilsvrc_pipe.artifacts.tables import detection_frame, write_det_table  # noqa: E402
 from ilsvrc_pipe.config.cli import load_config  # noqa: E402
-from ilsvrc_pipe.data.det_pyramid import det_test_inputs  # noqa: E402
-from ilsvrc_pipe.data.det_train import DetTestDataset  # noqa: E402
 from ilsvrc_pipe.engine.rows import det_row_modes  # noqa: E402
-from ilsvrc_pipe.evaluation.det import evaluate_det  # noqa: E402
 from ilsvrc_pipe.models.detection.inference import MAXOUT_PLACEMENTS, MemberView, detect_image  # noqa: E402
 from ilsvrc_pipe.predict.run_models import RunModels  # noqa: E402
-from ilsvrc_pipe.submission.det_file import read_det_file  # noqa: E402
 
 ROWS = ("refine_context_multiscale", "ensemble")
 
@@ -54,19 +48,9 @@ def run_placement(models: dict, plan: dict, dataset, synsets, maxout: str, infer
         views = {n: MemberView(models[n], inputs["pyramid"], inputs["primary"]) for n in models}
         for row, (members, mode) in modes.items():
             dets = detect_image([views[n] for n in members], mode, meta, infer)
-            ids = synsets.detection_labels_to_ids(dets.labels.numpy())
-            tables[row].append(detection_frame(meta["image_id"], meta["image_index"], ids, dets.scores.numpy(),
-                                               dets.boxes.numpy()))
+            tables[row].append(rows_of(meta, dets, dets.boxes.numpy(), synsets))
     seconds = (time.perf_counter() - start) / max(len(dataset), 1)
-    return {row: pd.concat(t, ignore_index=True) for row, t in tables.items()}, seconds
-
-
-def score(table: pd.DataFrame, gt) -> float:
-    """The mAP of the devkit file of ``table``, as the det stage scores a row (written, read back, scored)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "row.txt"
-        write_det_table(path, table)
-        return float(evaluate_det(read_det_file(path), gt)["mAP"])
+    return {row: as_submission(t) for row, t in tables.items()}, seconds
 
 
 def main(argv=None) -> int:
@@ -77,16 +61,14 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     cfg = load_config(ROOT / args.config)
     run = RunModels(cfg, args.work_dir)   # the run's detectors and test precision, as tools/predict.py loads them
-    art, synsets = run.art, run.classes["det"]
     plan = {row: spec for row, spec in det_row_modes(cfg.det).items() if row in ROWS}
     models = run.detectors(sorted({n for members, _ in plan.values() for n in members}))
-    dataset = DetTestDataset(images=str(art.records("det", "val2", "images")), **det_test_inputs(cfg.det["test"]))
-    gt = art.read_det_ground_truth("val2")
+    dataset, gt, synsets = val2_inputs(cfg, run)
     results = {}
     with torch.no_grad():
         for maxout in MAXOUT_PLACEMENTS:
             tables, seconds = run_placement(models, plan, dataset, synsets, maxout, run.infer)
-            results[maxout] = {"s_per_image": seconds, "mAP": {row: score(t, gt) for row, t in tables.items()}}
+            results[maxout] = {"s_per_image": seconds, "mAP": {row: score(t, gt)["mAP"] for row, t in tables.items()}}
     lines = [f"bench_maxout: {cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
              f"command: .venv/bin/python benchmarks/bench_maxout.py --work-dir {args.work_dir} --config {args.config}",
              f"val2: {len(dataset)} images; rows {', '.join(ROWS)} (official DET rules, mAP); seconds per image: "

@@ -25,26 +25,19 @@ Results: ``benchmarks/results/bench_refine[_LABEL].{json,txt}``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from _det_val2 import as_submission, rows_of, score, val2_inputs  # noqa: E402
 from _report import publish  # noqa: E402
 from bench_eval import cpu_model  # noqa: E402
 from torchvision.ops import batched_nms  # noqa: E402
 
-import ilsvrc_pipe.evaluation.det as det_eval  # noqa: E402
-from ilsvrc_pipe.artifacts.tables import detection_frame, write_det_table  # noqa: E402
 from ilsvrc_pipe.config.cli import load_config  # noqa: E402
-from ilsvrc_pipe.data.det_pyramid import det_test_inputs  # noqa: E402
-from ilsvrc_pipe.data.det_train import DetTestDataset  # noqa: E402
 from ilsvrc_pipe.engine.rows import det_row_modes  # noqa: E402
 from ilsvrc_pipe.evaluation.det_bootstrap import paired_map_bootstrap  # noqa: E402
 from ilsvrc_pipe.models.detection.inference import (  # noqa: E402
@@ -56,7 +49,6 @@ from ilsvrc_pipe.models.detection.inference import (  # noqa: E402
 )
 from ilsvrc_pipe.ops.box_voting import box_voting, refine_and_vote  # noqa: E402
 from ilsvrc_pipe.predict.run_models import RunModels  # noqa: E402
-from ilsvrc_pipe.submission.det_file import read_det_file  # noqa: E402
 
 VARIANTS = ("baseline", "second_pass", "union", "vote", "refine")
 
@@ -85,33 +77,6 @@ def variant_detections(view: MemberView, mode) -> dict[str, Detections]:
     return {k: Detections(*v) for k, v in out.items()}
 
 
-@contextlib.contextmanager
-def object_threshold(value: float | None):
-    """Score with every object's IoU threshold at ``value`` (None: the official rule)."""
-    official = det_eval.object_thresholds
-    if value is not None:
-        det_eval.object_thresholds = lambda boxes: np.full(len(boxes), value)
-    try:
-        yield
-    finally:
-        det_eval.object_thresholds = official
-
-
-def as_submission(table: pd.DataFrame):
-    """The devkit file of ``table``, written and read back (as the det stage scores a row)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "row.txt"
-        write_det_table(path, table)
-        return read_det_file(path)
-
-
-def score(sub, gt, threshold: float | None = None) -> dict:
-    """mAP and per-class AP of a submission."""
-    with object_threshold(threshold):
-        result = det_eval.evaluate_det(sub, gt)
-    return {"mAP": float(result["mAP"]), "ap": {str(k): float(v) for k, v in result.get("ap", {}).items()}}
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work-dir", type=Path, default=ROOT / "work_dirs" / "pipeline")
@@ -122,13 +87,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     cfg = load_config(ROOT / args.config)
     run = RunModels(cfg, args.work_dir)
-    synsets = run.classes["det"]
     members, mode = det_row_modes(cfg.det)[args.row]
     if len(members) != 1:
         raise SystemExit(f"--row {args.row}: an ensemble row; give a single-detector row")
     model = run.detectors(members)[members[0]]
-    dataset = DetTestDataset(images=str(run.art.records("det", "val2", "images")), **det_test_inputs(cfg.det["test"]))
-    gt = run.art.read_det_ground_truth("val2")
+    dataset, gt, synsets = val2_inputs(cfg, run)
     tables = {v: [] for v in VARIANTS}
     counts = {v: 0 for v in VARIANTS}
     for i in range(len(dataset)):
@@ -138,10 +101,8 @@ def main(argv=None) -> int:
         for name, dets in run.infer(variant_detections, view, mode).items():
             dets = dets.cpu()
             counts[name] += len(dets.scores)
-            ids = synsets.detection_labels_to_ids(dets.labels.numpy())
-            tables[name].append(detection_frame(meta["image_id"], meta["image_index"], ids, dets.scores.numpy(),
-                                                to_original_image(dets, meta)))
-    results, subs = {}, {name: as_submission(pd.concat(parts, ignore_index=True)) for name, parts in tables.items()}
+            tables[name].append(rows_of(meta, dets, to_original_image(dets, meta), synsets))
+    results, subs = {}, {name: as_submission(parts) for name, parts in tables.items()}
     for name, sub in subs.items():
         official, strict = score(sub, gt), score(sub, gt, 0.7)
         results[name] = {"mAP": official["mAP"], "mAP@0.7": strict["mAP"], "ap": official["ap"],
