@@ -52,9 +52,9 @@ def with_lookalikes(identities: list[Identity], det_only: list[int], context: Sc
     out = list(identities)
     for first, second in zip(det_only[0::2], det_only[1::2]):
         a = identities[first]
-        out[second] = replace(identities[second], shape=a.shape, pattern=a.pattern, tone=a.tone,
-                              hue=(a.hue + context.lookalike_hue) % 1.0,
-                              name=f"{a.pattern}_{a.shape}_{int(round((a.hue + context.lookalike_hue) % 1.0 * 360))}")
+        hue = (a.hue + context.lookalike_hue) % 1.0
+        out[second] = replace(identities[second], shape=a.shape, pattern=a.pattern, tone=a.tone, hue=hue,
+                              name=f"{a.pattern}_{a.shape}_{int(round(hue * 360))}")
     return out
 
 
