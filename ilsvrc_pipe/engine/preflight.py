@@ -13,6 +13,7 @@ root and :func:`check_data_root` once the root is known, both for the stages it 
 * the DET test pyramid (``data/det_pyramid.py``);
 * the caps on images per split (``data/subset.py``);
 * the test loops' chunk size and decoding workers (``chunked_inference.py``);
+* ``side_by_side``, a boolean (``stage.py``);
 * pretrained weight files, resolved and loaded strictly (``specs.check_pretrained``);
 * the DET val1/val2 lists of the data root (``data/det_val_halves.py``).
 """
@@ -27,6 +28,7 @@ import torch
 from ..data.det_pyramid import check_test_pyramid
 from ..data.det_val_halves import check_det_split_lists
 from ..data.subset import check_max_images
+from ..config.options import config_flag
 from ..data.synsets import ilsvrc_dir
 from ..utils.precision import check as check_precision
 from .batch_rule import TRAINED_STAGES, check_batch_sizes
@@ -47,7 +49,9 @@ def check_settings(cfg, stages: Iterable[str], world_size: int, device: torch.de
         check_test_pyramid(dict((cfg.get("det", {}) or {}).get("test", {}) or {}))
     for stage in ("cls", "rpn", "rcnn", "det"):
         if stage in stages:
-            check_loop_settings(stage, dict((cfg.get(stage, {}) or {}).get("test", {}) or {}))
+            section = dict(cfg.get(stage, {}) or {})
+            check_loop_settings(stage, dict(section.get("test", {}) or {}))
+            config_flag(section, "side_by_side", False, f"{stage}.")
 
 
 def has_det_part(root: str | Path) -> bool:

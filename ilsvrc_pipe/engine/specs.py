@@ -128,12 +128,17 @@ def member_train_spec(member: dict, train_cfg: dict, artifacts: Artifacts, num_c
 
 
 # -- rpn -----------------------------------------------------------------------------------------
+def _trunk(member: dict, section: dict, cls_members: dict) -> dict:
+    """The ResNet of classifier ``member['init_from']`` with the section's ``backbone`` keys on top:
+    the architecture is the classifier's, how it trains (``frozen_stages``) the section's."""
+    return {**copy.deepcopy(cls_members[member["init_from"]]["backbone"]), **copy.deepcopy(section.get("backbone", {}))}
+
+
 def rpn_model_cfg(member: dict, section: dict, cls_members: dict, num_classes: int, init: Path | None = None,
                   anchor_shapes: list | None = None) -> dict:
     """PerClassRPN config: the trunk of classifier ``member['init_from']`` up to ``out_stage``;
     ``anchor_shapes`` (fitted to the training boxes) replace the configured anchor grid."""
-    source = cls_members[member["init_from"]]
-    backbone = {**copy.deepcopy(source["backbone"]), "out_indices": (int(section.get("out_stage", 3)),)}
+    backbone = {**_trunk(member, section, cls_members), "out_indices": (int(section.get("out_stage", 3)),)}
     fitted = {"anchor_shapes": [list(s) for s in anchor_shapes]} if anchor_shapes else {}
     return {"type": "PerClassRPN", "backbone": backbone, "num_classes": num_classes,
             **copy.deepcopy(section["model"]), **fitted, **_classifier_init(init)}
@@ -148,7 +153,7 @@ def rpn_train_spec(model_cfg: dict, train: dict, artifacts: Artifacts, seed: int
 
 # -- rcnn ----------------------------------------------------------------------------------------
 def rcnn_model_cfg(member: dict, section: dict, cls_members: dict, num_classes: int, init: Path | None = None) -> dict:
-    return {"type": "RoIRCNN", "backbone": copy.deepcopy(cls_members[member["init_from"]]["backbone"]),
+    return {"type": "RoIRCNN", "backbone": _trunk(member, section, cls_members),
             "num_classes": num_classes, **copy.deepcopy(section["model"]), **_classifier_init(init)}
 
 

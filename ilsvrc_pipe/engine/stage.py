@@ -26,8 +26,12 @@ from mmengine.registry import Registry
 
 from ..artifacts.parts import PartedTable
 from ..artifacts.paths import Artifacts
+from ..config.options import config_flag
 from ..utils import precision as mixed_precision
+from ..utils.distributed import is_distributed
 from .chunked_inference import RunBatch, run_in_chunks
+from .runtime_settings import requested_determinism
+from .side_by_side import MemberTraining, member_threads, train_side_by_side
 from .training import train_to_final
 
 STAGES = Registry("stage", scope="ilsvrc_pipe")
@@ -126,6 +130,26 @@ class StageContext:
         return train_to_final(spec, self.artifacts.train_dir(self.stage, model),
                               self.artifacts.final_weights(self.stage, model), seed=seed,
                               log_interval=int(self.section.get("log_interval", 10)), logger=self.logger)
+
+    def train_members(self, trainings: list[tuple[str, dict, int]]) -> list[Path]:
+        """Train the stage's members, ``(name, spec, seed)`` each, and return their final weights in
+        order. With the section's ``side_by_side`` on a CPU-only run in one process, all at once, each
+        in its own process with ``num_threads // len(trainings)`` threads (``side_by_side.py``); else
+        one after another through :meth:`train`."""
+        side_by_side = config_flag(self.section, "side_by_side", False, f"{self.stage}.") and len(trainings) > 1
+        if side_by_side and (torch.cuda.is_available() or is_distributed()):
+            self.logger.info("%s.side_by_side applies to CPU-only runs in one process: its members train one "
+                             "after another", self.stage)
+            side_by_side = False
+        if not side_by_side:
+            return [self.train(name, spec, seed) for name, spec, seed in trainings]
+        threads = member_threads(int(self.section.get("num_threads", torch.get_num_threads())), len(trainings))
+        jobs = [MemberTraining(name, {**spec, "precision": self.precision["train"]},
+                               self.artifacts.train_dir(self.stage, name), self.artifacts.final_weights(self.stage, name),
+                               seed=seed, log_interval=int(self.section.get("log_interval", 10)),
+                               deterministic=requested_determinism())
+                for name, spec, seed in trainings]
+        return train_side_by_side(jobs, threads, self.logger)
 
 
 class Stage(abc.ABC):

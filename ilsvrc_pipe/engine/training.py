@@ -171,13 +171,13 @@ def build_runner(spec: dict, work_dir: str | os.PathLike, launcher: str = "none"
 
 
 def train_to_final(spec: dict, work_dir: str | os.PathLike, final: str | os.PathLike, seed: int = 0,
-                   log_interval: int = 10, logger=None) -> Path:
+                   log_interval: int = 10, logger=None, deterministic: bool | None = None) -> Path:
     """Train with :func:`build_runner` in ``work_dir`` unless ``final`` exists; return ``final``.
 
     ``final`` (plain weights, written atomically after the last epoch) marks a finished training;
     until then a re-run resumes from the Runner's latest checkpoint, and since every sample's
     augmentation is drawn from (seed, epoch, position) (``data/seeded.py``), a resumed training
-    ends with the weights an uninterrupted one would have.
+    ends with the weights an uninterrupted one would have. ``deterministic`` is :func:`build_runner`'s.
     """
     from ..utils.io_utils import atomic_path
 
@@ -186,7 +186,7 @@ def train_to_final(spec: dict, work_dir: str | os.PathLike, final: str | os.Path
         if logger is not None:
             logger.info("%s already trained (%s)", Path(work_dir).name, final)
         return final
-    runner = build_runner(spec, work_dir, seed=seed, log_interval=log_interval)
+    runner = build_runner(spec, work_dir, seed=seed, log_interval=log_interval, deterministic=deterministic)
     runner.train()
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     with atomic_path(final) as tmp:

@@ -122,14 +122,16 @@ class ClassifyStage(Stage):
         members = section["models"]
         if len({m["name"] for m in members}) != len(members):
             raise ValueError("cls.models: member names must be unique")
-        models = {}
+        finals, trainings = {}, []
         for m in members:
             spec, seed = member_train_spec(m, section["train"], art, len(classes)), int(m.get("seed", 0))
             if spec["max_epochs"] == 0:
-                final = write_pretrained_final(spec["model"], art.final_weights("cls", m["name"]), seed)
+                finals[m["name"]] = write_pretrained_final(spec["model"], art.final_weights("cls", m["name"]), seed)
             else:
-                final = ctx.train(m["name"], spec, seed=seed)
-            models[m["name"]] = load_weights(member_model_cfg(m, len(classes)), final, device=ctx.device)
+                trainings.append((m["name"], spec, seed))
+        finals.update(zip([t[0] for t in trainings], ctx.train_members(trainings)))
+        models = {m["name"]: load_weights(member_model_cfg(m, len(classes)), finals[m["name"]], device=ctx.device)
+                  for m in members}
         ens_mode = section.get("ensemble_mode", "dense")
         has_gt = art.ground_truth("loc", "val").is_file()
         gt = art.read_loc_ground_truth("val") if has_gt else None

@@ -91,6 +91,20 @@ def write_and_score(path, table: pd.DataFrame, gt, curves: bool = False) -> dict
     return evaluate_det(read_det_file(path), gt, curves=curves)
 
 
+def member_trainings(ctx: StageContext, synsets) -> list[tuple[str, dict, int]]:
+    """``(name, Runner spec, seed)`` of each detector, fine-tuned from its classifier on DET train + val1."""
+    section, art = ctx.section, ctx.artifacts
+    cls_members = {m["name"]: m for m in ctx.cfg.cls.models}
+    trainings = []
+    for member in section["models"]:
+        seed = int(member.get("seed", 0))
+        init = art.final_weights("cls", member["init_from"])
+        cfg = det_model_cfg(member, section, cls_members, len(synsets), init)
+        spec = det_train_spec(cfg, {**section["train"], **member.get("train", {})}, art, list(synsets.sorted_wnids), seed)
+        trainings.append((member["name"], spec, seed))
+    return trainings
+
+
 @register_stage
 class DetectStage(Stage):
     """Train the C4 detectors, test every Table 9 row on val2, write the DET submissions."""
@@ -139,19 +153,10 @@ class DetectStage(Stage):
 
     @staticmethod
     def train_models(ctx: StageContext, synsets) -> dict:
-        art, section = ctx.artifacts, ctx.section
+        section = ctx.section
         cls_members = {m["name"]: m for m in ctx.cfg.cls.models}
-        models = {}
-        for member in section["models"]:
-            name, seed = member["name"], int(member.get("seed", 0))
-            init = art.final_weights("cls", member["init_from"])
-            cfg = det_model_cfg(member, section, cls_members, len(synsets), init)
-            spec = det_train_spec(cfg, {**section["train"], **member.get("train", {})}, art,
-                                  list(synsets.sorted_wnids), seed)
-            final = ctx.train(name, spec, seed=seed)
-            models[name] = load_weights(det_model_cfg(member, section, cls_members, len(synsets)), final,
-                                        device=ctx.device)
-        return models
+        return {m["name"]: load_weights(det_model_cfg(m, section, cls_members, len(synsets)), final, device=ctx.device)
+                for m, final in zip(section["models"], ctx.train_members(member_trainings(ctx, synsets)))}
 
     @staticmethod
     def write_submissions(ctx, models, plan, best: str, synsets) -> dict:

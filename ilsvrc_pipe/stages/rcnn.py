@@ -92,6 +92,25 @@ def write_train_regions(art, member: dict, top_k: int) -> None:
     write_table_atomic(pd.concat(parts, ignore_index=True) if parts else box_table([]), art.train_regions(member["name"]))
 
 
+def member_trainings(ctx: StageContext) -> list[tuple[str, dict, int]]:
+    """``(name, Runner spec, seed)`` of each R-CNN, on its RPN's training regions (written first if missing)."""
+    section, art = ctx.section, ctx.artifacts
+    num_classes = len(art.read_classes()["clsloc"])
+    cls_members = {m["name"]: m for m in ctx.cfg.cls.models}
+    trainings = []
+    for member in section["models"]:
+        name, seed = member["name"], int(member.get("seed", 0))
+        train = {**section["train"], **member.get("train", {})}
+        regions = art.train_regions(name)
+        if not regions.is_file():
+            write_train_regions(art, member, int(train["top_k"]))
+        init = art.final_weights("cls", member["init_from"])
+        spec = rcnn_train_spec(rcnn_model_cfg(member, section, cls_members, num_classes, init), train, regions,
+                               art, num_classes, seed)
+        trainings.append((name, spec, seed))
+    return trainings
+
+
 @register_stage
 class RCNNStage(Stage):
     """Train each R-CNN on its RPN's proposals; rescore and move the val/test proposals."""
@@ -104,19 +123,9 @@ class RCNNStage(Stage):
         section, art = ctx.section, ctx.artifacts
         num_classes = len(art.read_classes()["clsloc"])
         cls_members = {m["name"]: m for m in ctx.cfg.cls.models}
-        members, models = section["models"], {}
-        for member in members:
-            name, seed = member["name"], int(member.get("seed", 0))
-            train = {**section["train"], **member.get("train", {})}
-            regions = art.train_regions(name)
-            if not regions.is_file():
-                write_train_regions(art, member, int(train["top_k"]))
-            init = art.final_weights("cls", member["init_from"])
-            spec = rcnn_train_spec(rcnn_model_cfg(member, section, cls_members, num_classes, init), train, regions,
-                                   art, num_classes, seed)
-            final = ctx.train(name, spec, seed=seed)
-            models[name] = load_weights(rcnn_model_cfg(member, section, cls_members, num_classes), final,
-                                        device=ctx.device)
+        members = section["models"]
+        models = {m["name"]: load_weights(rcnn_model_cfg(m, section, cls_members, num_classes), final, device=ctx.device)
+                  for m, final in zip(members, ctx.train_members(member_trainings(ctx)))}
         for split in ("val", "test"):
             if table_done(art.proposals(members[0]["rpn"], "dense", split)):
                 rescore_split(ctx, models, members, split)

@@ -55,6 +55,21 @@ def write_proposals(ctx: StageContext, model, name: str, split: str, modes: tupl
                         desc=f"rpn {name} {split}")
 
 
+def member_trainings(ctx: StageContext, shapes: list | None) -> list[tuple[str, dict, int]]:
+    """``(name, Runner spec, seed)`` of each RPN, each from its classifier, with the fitted anchor ``shapes``."""
+    section, art = ctx.section, ctx.artifacts
+    num_classes = len(art.read_classes()["clsloc"])
+    cls_members = {m["name"]: m for m in ctx.cfg.cls.models}
+    trainings = []
+    for member in section["models"]:
+        seed = int(member.get("seed", 0))
+        init = art.final_weights("cls", member["init_from"])
+        spec = rpn_train_spec(rpn_model_cfg(member, section, cls_members, num_classes, init, shapes),
+                              {**section["train"], **member.get("train", {})}, art, seed)
+        trainings.append((member["name"], spec, seed))
+    return trainings
+
+
 @register_stage
 class RPNStage(Stage):
     """Train each per-class RPN from its classifier; propose boxes for train, val and test."""
@@ -69,12 +84,8 @@ class RPNStage(Stage):
         cls_members = {m["name"]: m for m in ctx.cfg.cls.models}
         shapes = fit_rpn_anchors(art, section)   # every rank fits (deterministic); rank 0 writes
         figures = {"anchor_shapes": shapes} if shapes else {}
-        for member in section["models"]:
-            name, seed = member["name"], int(member.get("seed", 0))
-            init = art.final_weights("cls", member["init_from"])
-            spec = rpn_train_spec(rpn_model_cfg(member, section, cls_members, num_classes, init, shapes),
-                                  {**section["train"], **member.get("train", {})}, art, seed)
-            final = ctx.train(name, spec, seed=seed)
+        for member, final in zip(section["models"], ctx.train_members(member_trainings(ctx, shapes))):
+            name = member["name"]
             model = load_weights(rpn_model_cfg(member, section, cls_members, num_classes, anchor_shapes=shapes),
                                  final, device=ctx.device)
             write_proposals(ctx, model, name, "val", ("center", "dense"))

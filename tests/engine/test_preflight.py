@@ -86,6 +86,15 @@ def test_test_loop_settings(paper):
         check_settings(paper, ALL, 1, CPU)
 
 
+def test_side_by_side_must_be_a_boolean_before_the_first_stage():
+    smoke = Config.fromfile(str(SMOKE))
+    check_settings(smoke, ALL, 1, CPU)   # rcnn and det train side by side (inherited from the mini config)
+    smoke.det.side_by_side = "no"   # truthy in Python: it would silently mean yes
+    with pytest.raises(UserInputError, match=r"det\.side_by_side: expected True or False, got 'no'"):
+        check_settings(smoke, ALL, 1, CPU)
+    check_settings(smoke, [s for s in ALL if s != "det"], 1, CPU)
+
+
 def test_fp16_training_needs_a_gpu(paper):
     paper = Config(paper.to_dict())
     paper.precision.train = "fp16"

@@ -29,6 +29,22 @@ def test_specs_follow_the_config_and_the_artifact_map(tmp_path):
     assert rcnn_model_cfg(cfg.rcnn.models[0], cfg.rcnn, members, 4, init)["init_cfg"]["checkpoint"] == str(init)
 
 
+def test_localizers_take_the_classifiers_architecture_and_their_own_backbone_training_keys():
+    cfg = Config.fromfile(str(REPO_ROOT / "configs/mini/smoke.py"))
+    members = {m["name"]: m for m in cfg.cls.models}
+    from ilsvrc_pipe.registry import MODELS
+
+    for make, section in ((rpn_model_cfg, cfg.rpn), (rcnn_model_cfg, cfg.rcnn)):
+        model_cfg = make(section.models[0], {**section, "backbone": {"frozen_stages": 1}}, members, 4)
+        assert model_cfg["backbone"]["width"] == 0.25 and model_cfg["backbone"]["frozen_stages"] == 1
+        model = MODELS.build(model_cfg).train()
+        trunk = model.backbone
+        assert not any(p.requires_grad for m in (trunk.stem, trunk.layer1) for p in m.parameters())
+        assert all(p.requires_grad for p in trunk.layer2.parameters()) and not trunk.layer1.training
+        assert "frozen_stages" not in make(section.models[0], section, members, 4)["backbone"]
+    assert "frozen_stages" not in members["resnet18_w025"]["backbone"]   # the classifier's own config untouched
+
+
 def test_load_weights_ignores_init_cfg_and_loads_the_trained_weights(tmp_path):
     cfg = {"type": "ResNetClassifier", "backbone": {"depth": 18, "width": 0.125}, "num_classes": 3,
            "init_cfg": {"type": "Classifier", "checkpoint": str(tmp_path / "absent.pth")}}
