@@ -10,8 +10,12 @@ and reports the wall time of each (spawning included) and their ratio. Nothing o
 written: the trainings go to a temporary dir.
 
     .venv/bin/python benchmarks/bench_side_by_side.py --work-dir work_dirs/pipeline --epochs 2
+    .venv/bin/python benchmarks/bench_side_by_side.py --stages det rcnn --epochs 6 --reps 1 \
+        --out benchmarks/results/bench_side_by_side_full      # the stages' own length, ~13 min
 
-Results: ``benchmarks/results/bench_side_by_side.{json,txt}``.
+A short training pays the ~5 s of starting a process and decoding its images into the cache, so
+measure at the stages' own length before turning it on. Results:
+``benchmarks/results/bench_side_by_side{,_full}.{json,txt}``.
 """
 from __future__ import annotations
 
@@ -113,7 +117,7 @@ def main() -> None:
     end_load = load_average()
     lines = [f"bench_side_by_side: {cpu_model()}; {args.work_dir} ({args.config}), {args.epochs} epochs per member",
              f"command: .venv/bin/python benchmarks/bench_side_by_side.py --work-dir {args.work_dir} "
-             f"--epochs {args.epochs} --reps {args.reps}",
+             f"--stages {' '.join(args.stages)} --epochs {args.epochs} --reps {args.reps}",
              f"1-min load {start_load:.2f} at start, {end_load:.2f} at end (this benchmark's own processes count)",
              "stage  rep  one after another (s)  side by side (s)  speedup"]
     lines += [f"{r['stage']:<5}  {r['rep']:>3}  {r['sequential']:>21.1f}  {r['side_by_side']:>16.1f}  {r['speedup']:>7.2f}x"

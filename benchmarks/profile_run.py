@@ -3,10 +3,11 @@
 
 Reads what a run already writes, so that the profile is of the run the user made (not of a separate
 benchmark): the stage times from its last ``logs/run_*.log`` ("stage X done in N s"), and for every
-trained member the mmengine log (first line to the last line, which is the final checkpoint) and
-``vis_data/scalars.json`` (per-iteration ``time`` and ``data_time``, logged every ``log_interval``
-iterations). A stage's time minus its members' training is its inference and bookkeeping (tests,
-proposals, tables, figures). ``data_time`` is the share of a training step spent waiting for the
+trained member the mmengine log (its first line to its last checkpoint; the pipeline process may
+write later lines into the newest Runner's log) and ``vis_data/scalars.json`` (per-iteration ``time``
+and ``data_time``, logged every ``log_interval`` iterations). A stage's training is the time covered
+by its members' trainings (overlapping ones, trained side by side, count once); the stage's time
+minus that is its inference and bookkeeping (tests, proposals, tables, figures). ``data_time`` is the share of a training step spent waiting for the
 batch (decoding, augmentation, warping, collation on the main process).
 
     .venv/bin/python benchmarks/profile_run.py --work-dir work_dirs/pipeline [--label fast_avx512]
@@ -42,8 +43,9 @@ def stage_times(work_dir: Path) -> dict[str, float]:
 
 def member_training(run_dir: Path) -> dict:
     """Wall seconds and iteration statistics of one member's training (its newest mmengine run)."""
-    log = run_dir / f"{run_dir.name}.log"
-    stamps = [STAMP.match(line) for line in log.read_text().splitlines()]
+    lines = (run_dir / f"{run_dir.name}.log").read_text().splitlines()
+    last = max((i for i, line in enumerate(lines) if "Saving checkpoint" in line), default=len(lines) - 1)
+    stamps = [STAMP.match(line) for line in lines[:last + 1]]
     stamps = [datetime.strptime(m.group(1), "%Y/%m/%d %H:%M:%S") for m in stamps if m]
     rows = [json.loads(line) for line in (run_dir / "vis_data" / "scalars.json").read_text().splitlines()
             if line.strip()]
@@ -51,8 +53,22 @@ def member_training(run_dir: Path) -> dict:
     step = sum(r["time"] for r in rows) / max(len(rows), 1)
     data = sum(r["data_time"] for r in rows) / max(len(rows), 1)
     return {"train_s": (stamps[-1] - stamps[0]).total_seconds() if stamps else None,
+            "start": stamps[0].isoformat() if stamps else None, "end": stamps[-1].isoformat() if stamps else None,
             "iterations": max((r.get("step", r.get("iter", 0)) for r in rows), default=0),
             "s_per_iter": step, "data_share": data / step if step else None, "epochs": max((r.get("epoch", 0) for r in rows), default=0)}
+
+
+def covered_seconds(spans: list[tuple[str, str]]) -> float:
+    """Seconds covered by the union of ISO ``(start, end)`` spans (members trained side by side overlap)."""
+    total, reach = 0.0, None
+    for start, end in sorted((datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in spans):
+        if reach is None or start > reach:
+            total += (end - start).total_seconds()
+            reach = end
+        elif end > reach:
+            total += (end - reach).total_seconds()
+            reach = end
+    return total
 
 
 def profile(work_dir: Path) -> dict:
@@ -64,7 +80,7 @@ def profile(work_dir: Path) -> dict:
             runs = sorted(p for p in member_dir.glob("*") if (p / "vis_data" / "scalars.json").is_file())
             if runs:
                 members[member_dir.name] = member_training(runs[-1])
-        train = sum(m["train_s"] or 0 for m in members.values())
+        train = covered_seconds([(m["start"], m["end"]) for m in members.values() if m["start"]])
         out[stage] = {"stage_s": seconds, "members": members, "train_s": train, "rest_s": seconds - train}
     return out
 

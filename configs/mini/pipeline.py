@@ -105,9 +105,9 @@ rcnn = dict(
     test=dict(top_k=25, batch_size=256),
     num_threads=2,
     # The two members train at once, one process and one thread each (engine/side_by_side.py): two
-    # threads keep these small convolutions only partly busy, and R-CNNs and detectors finish 1.13-1.22x
-    # sooner (benchmarks/results/bench_side_by_side.txt). Not for cls (its ResNet-34 finishes long before
-    # its ResNet-18, which then runs alone on one thread) nor rpn (no gain measured).
+    # threads keep these small convolutions only partly busy: R-CNNs finish 1.20x and detectors 1.17x
+    # sooner (benchmarks/results/bench_side_by_side_full.txt). Not for cls (its ResNet-34 finishes long
+    # before its ResNet-18, which then runs alone on one thread) nor rpn (slower in bench_side_by_side.txt).
     side_by_side=True,
     log_interval=25,
 )

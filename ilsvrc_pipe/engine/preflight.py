@@ -25,10 +25,10 @@ from typing import Iterable
 
 import torch
 
+from ..config.options import config_flag
 from ..data.det_pyramid import check_test_pyramid
 from ..data.det_val_halves import check_det_split_lists
 from ..data.subset import check_max_images
-from ..config.options import config_flag
 from ..data.synsets import ilsvrc_dir
 from ..utils.precision import check as check_precision
 from .batch_rule import TRAINED_STAGES, check_batch_sizes

@@ -1,9 +1,10 @@
 """Train a stage's members side by side on the CPU: one process each, an equal share of the threads.
 
 Why: the embedded default's models are small enough that their convolutions keep two threads only
-partly busy. Trained each in its own process with one thread, two members finish sooner than one
-after the other with two threads: 1.10x (classifiers), 1.12x (detectors) and 1.25x (R-CNNs) on
-2 cores (``benchmarks/results/bench_threads.txt``, ``docs/studies.md``).
+partly busy. Trained each in its own process with one thread, two R-CNNs finish 1.20x and two
+detectors 1.17x sooner than one after the other with two threads on 2 cores
+(``benchmarks/results/bench_side_by_side_full.txt``). Where the members differ in cost (the mini
+classifiers) the faster one's core idles once it is done, so a config turns this on per stage.
 
 A member's weights follow its thread count (weight-gradient sums are split among threads), never
 how many members share the machine with it: a member always trains with the same share
