@@ -39,10 +39,9 @@ from mmengine.config import Config  # noqa: E402
 
 from ilsvrc_pipe.artifacts.paths import Artifacts  # noqa: E402
 from ilsvrc_pipe.engine.side_by_side import MemberTraining, member_threads, train_side_by_side  # noqa: E402
-from ilsvrc_pipe.engine.specs import member_train_spec  # noqa: E402
 from ilsvrc_pipe.engine.stage import DeclaredConfig, StageContext  # noqa: E402
 from ilsvrc_pipe.engine.training import train_to_final  # noqa: E402
-from ilsvrc_pipe.stages import detect, rcnn, rpn  # noqa: E402
+from ilsvrc_pipe.stages import classify, detect, rcnn, rpn  # noqa: E402
 
 STAGES = ("cls", "rpn", "rcnn", "det")
 READS = {"cls": ("cls", "precision"), "rpn": ("rpn", "cls", "precision"), "rcnn": ("rcnn", "cls", "precision"),
@@ -54,12 +53,9 @@ def stage_trainings(cfg: Config, art: Artifacts, stage: str) -> list[tuple[str, 
     ctx = StageContext(DeclaredConfig(cfg, READS[stage], stage), Path(cfg.data.root), art, stage,
                        logging.getLogger("bench_side_by_side"))
     if stage == "cls":
-        classes = len(art.read_classes()["clsloc"])
-        return [(m["name"], member_train_spec(m, cfg.cls.train, art, classes), int(m.get("seed", 0)))
-                for m in cfg.cls.models]
+        return [t for t in classify.member_trainings(ctx) if t[1]["max_epochs"] > 0]
     if stage == "rpn":
-        fitted = art.fitted_anchors("rpn")
-        return rpn.member_trainings(ctx, json.loads(fitted.read_text())["shapes"] if fitted.is_file() else None)
+        return rpn.member_trainings(ctx, art.read_fitted_anchors("rpn"))
     if stage == "rcnn":
         return rcnn.member_trainings(ctx)
     return detect.member_trainings(ctx, art.read_classes()["det"])

@@ -95,10 +95,12 @@ def train_side_by_side(jobs: list[MemberTraining], threads: int, logger: logging
     """Train every job whose final weights are missing in its own spawned process with ``threads``
     threads, all at once; return each job's final weights, in order."""
     logger = logger or logging.getLogger(__name__)
-    todo = [j for j in jobs if not Path(j.final).is_file()]
+    todo = []
     for job in jobs:
-        if job not in todo:
+        if Path(job.final).is_file():
             logger.info("%s already trained (%s)", job.name, job.final)
+        else:
+            todo.append(job)
     if not todo:
         return [Path(j.final) for j in jobs]
     spawn = multiprocessing.get_context("spawn")

@@ -121,15 +121,25 @@ class StageContext:
                       dataset, chunk_items=int(test.get("chunk_images", 1000)), batch_size=batch_size,
                       num_workers=int(test.get("num_workers", 0)), desc=desc)
 
+    def _num_threads(self) -> int:
+        return int(self.section.get("num_threads", torch.get_num_threads()))
+
+    def _training(self, model: str, spec: dict, seed: int) -> MemberTraining:
+        """What one training of ``model`` needs: its spec in the config's ``precision.train``, its
+        Runner work dir and final weights, the section's ``log_interval``, the tool's determinism."""
+        return MemberTraining(model, {**spec, "precision": self.precision["train"]},
+                              self.artifacts.train_dir(self.stage, model), self.artifacts.final_weights(self.stage, model),
+                              seed=seed, log_interval=int(self.section.get("log_interval", 10)),
+                              deterministic=requested_determinism())
+
     def train(self, model: str, spec: dict, seed: int) -> Path:
         """Train one model of this stage through mmengine's Runner (resuming an interrupted training)
         unless its final weights exist; returns them. The thread count is the section's ``num_threads``,
         the precision the config's ``precision.train``."""
-        torch.set_num_threads(int(self.section.get("num_threads", torch.get_num_threads())))
-        spec = {**spec, "precision": self.precision["train"]}
-        return train_to_final(spec, self.artifacts.train_dir(self.stage, model),
-                              self.artifacts.final_weights(self.stage, model), seed=seed,
-                              log_interval=int(self.section.get("log_interval", 10)), logger=self.logger)
+        torch.set_num_threads(self._num_threads())
+        job = self._training(model, spec, seed)
+        return train_to_final(job.spec, job.work_dir, job.final, seed=job.seed, log_interval=job.log_interval,
+                              logger=self.logger, deterministic=job.deterministic)
 
     def train_members(self, trainings: list[tuple[str, dict, int]]) -> list[Path]:
         """Train the stage's members, ``(name, spec, seed)`` each, and return their final weights in
@@ -143,13 +153,8 @@ class StageContext:
             side_by_side = False
         if not side_by_side:
             return [self.train(name, spec, seed) for name, spec, seed in trainings]
-        threads = member_threads(int(self.section.get("num_threads", torch.get_num_threads())), len(trainings))
-        jobs = [MemberTraining(name, {**spec, "precision": self.precision["train"]},
-                               self.artifacts.train_dir(self.stage, name), self.artifacts.final_weights(self.stage, name),
-                               seed=seed, log_interval=int(self.section.get("log_interval", 10)),
-                               deterministic=requested_determinism())
-                for name, spec, seed in trainings]
-        return train_side_by_side(jobs, threads, self.logger)
+        return train_side_by_side([self._training(name, spec, seed) for name, spec, seed in trainings],
+                                  member_threads(self._num_threads(), len(trainings)), self.logger)
 
 
 class Stage(abc.ABC):

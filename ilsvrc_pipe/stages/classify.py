@@ -101,6 +101,15 @@ def classification_errors(top5: pd.DataFrame, synsets, gt) -> dict:
     return {"top1_error": float(res["cls_error"][0]), "top5_error": float(res["cls_error"][4])}
 
 
+def member_trainings(ctx: StageContext) -> list[tuple[str, dict, int]]:
+    """``(name, Runner spec, seed)`` of each classifier; a spec with ``max_epochs`` 0 is a member that
+    evaluates its pretrained weights untrained."""
+    section, art = ctx.section, ctx.artifacts
+    classes = len(art.read_classes()["clsloc"])
+    return [(m["name"], member_train_spec(m, section["train"], art, classes), int(m.get("seed", 0)))
+            for m in section["models"]]
+
+
 @register_stage
 class ClassifyStage(Stage):
     """Train the classifiers, test them in every mode, ensemble them, write the top-5 tables."""
@@ -123,12 +132,11 @@ class ClassifyStage(Stage):
         if len({m["name"] for m in members}) != len(members):
             raise ValueError("cls.models: member names must be unique")
         finals, trainings = {}, []
-        for m in members:
-            spec, seed = member_train_spec(m, section["train"], art, len(classes)), int(m.get("seed", 0))
+        for name, spec, seed in member_trainings(ctx):
             if spec["max_epochs"] == 0:
-                finals[m["name"]] = write_pretrained_final(spec["model"], art.final_weights("cls", m["name"]), seed)
+                finals[name] = write_pretrained_final(spec["model"], art.final_weights("cls", name), seed)
             else:
-                trainings.append((m["name"], spec, seed))
+                trainings.append((name, spec, seed))
         finals.update(zip([t[0] for t in trainings], ctx.train_members(trainings)))
         models = {m["name"]: load_weights(member_model_cfg(m, len(classes)), finals[m["name"]], device=ctx.device)
                   for m in members}
