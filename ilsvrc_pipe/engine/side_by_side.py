@@ -20,11 +20,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..utils.parent_death import die_with_parent
 
 LOG_NAME = "side_by_side.log"
 
@@ -47,23 +48,9 @@ def member_threads(num_threads: int, members: int) -> int:
     return max(1, int(num_threads) // max(1, int(members)))
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to SIGTERM this process when the process that spawned it dies (a killed pipeline
-    must not leave trainings running); elsewhere nothing."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent_pid:   # the parent died before the request took effect
-        os._exit(1)
-
-
 def _train_in_child(job: MemberTraining, threads: int, parent_pid: int) -> None:
     """The spawned process: its output into the member's log, ``threads`` threads, then the training."""
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     job.work_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(job.work_dir / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)

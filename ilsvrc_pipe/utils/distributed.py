@@ -14,6 +14,8 @@ The pipeline runs as SPMD: every rank executes the same stage bodies in the same
   alone in :func:`run_on_main_only` while the other ranks wait; inside it (:func:`main_rank_only`)
   rank 0's writes and deletions skip their barriers, and every rank gets its result.
 
+* A rank that ``torchrun`` started dies with it (:func:`init_from_env`, ``parent_death.py``).
+
 Without a process group (or with one process) every function is the one-process identity.
 """
 from __future__ import annotations
@@ -27,6 +29,8 @@ from typing import Callable, Iterator, TypeVar
 import torch
 import torch.distributed as dist
 from mmengine.dist import all_gather_object, barrier, get_rank, get_world_size, is_main_process
+
+from .parent_death import die_with_parent
 
 T = TypeVar("T")
 
@@ -142,6 +146,8 @@ def init_from_env(backend: str | None = None) -> bool:
     cpu`` hides the GPUs before this, so its processes join with gloo). Returns whether there is one."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return dist.is_initialized()
+    if "TORCHELASTIC_RUN_ID" in os.environ:   # started by torchrun's agent, in a session of its own
+        die_with_parent(os.getppid())   # a killed torchrun leaves no rank writing into the work dir
     if backend is None:
         backend = dist_backend(torch.cuda.is_available())
     if backend == "nccl":

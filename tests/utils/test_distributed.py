@@ -101,3 +101,55 @@ def test_run_on_main_only_in_one_process_is_a_call():
     assert D.run_on_main_only(lambda: 5) == 5
     with D.main_rank_only():
         assert D.on_main(lambda: 3) == 3
+
+
+# -- a rank dies with torchrun ------------------------------------------------------------------
+_RANK_SCRIPT = """
+import os, sys, time
+from pathlib import Path
+from ilsvrc_pipe.utils.distributed import init_from_env
+init_from_env("gloo")
+Path(sys.argv[1], f"rank{os.environ['RANK']}.pid").write_text(str(os.getpid()))
+time.sleep(120)
+"""
+
+
+def test_ranks_die_with_a_killed_torchrun(tmp_path):
+    """torchrun starts each rank in a session of its own: a SIGKILL of its process group does not
+    reach them, yet they must not go on running (and writing into the work dir) without it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "rank.py"
+    script.write_text(_RANK_SCRIPT)
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                             "--master_port", "29541", str(script), str(tmp_path)], cwd=repo,
+                            env={**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    pid_files = [tmp_path / f"rank{r}.pid" for r in range(2)]
+    t0 = time.monotonic()
+    while not all(p.is_file() for p in pid_files):
+        assert proc.poll() is None and time.monotonic() - t0 < 120, "the ranks never joined"
+        time.sleep(0.05)
+    ranks = [int(p.read_text()) for p in pid_files]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while any(map(_alive, ranks)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = [pid for pid in ranks if _alive(pid)]
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, "ranks outlived torchrun"
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie nobody reaped has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
