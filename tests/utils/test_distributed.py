@@ -127,7 +127,7 @@ def test_ranks_die_with_a_killed_torchrun(tmp_path):
     script.write_text(_RANK_SCRIPT)
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                             "--master_port", "29541", str(script), str(tmp_path)], cwd=repo,
+                             "--master_port", "29549", str(script), str(tmp_path)], cwd=repo,
                             env={**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     pid_files = [tmp_path / f"rank{r}.pid" for r in range(2)]
