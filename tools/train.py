@@ -39,6 +39,7 @@ from ilsvrc_pipe.engine.specs import check_pretrained, member_train_spec
 from ilsvrc_pipe.engine.training import build_runner
 from ilsvrc_pipe.models.backbone.pretrained import write_pretrained_final
 from ilsvrc_pipe.stages import default_stages
+from ilsvrc_pipe.utils.distributed import die_with_torchrun
 from ilsvrc_pipe.utils.logging_setup import setup_run_logging
 from ilsvrc_pipe.utils.precision import check_training
 from ilsvrc_pipe.utils.precision import read as read_precision
@@ -66,6 +67,8 @@ def main(argv=None) -> int:
 
 
 def _train(args) -> int:
+    if args.launcher == "pytorch":
+        die_with_torchrun()   # a killed torchrun leaves no rank training into the train dir
     request_determinism(args.deterministic)   # before anything touches CUDA (cuBLAS reads its variable once)
     cfg = load_config(args.config, args.cfg_options)
     train_precision = check_training(read_precision(cfg.get("precision", None))["train"])   # before any work

@@ -14,7 +14,7 @@ The pipeline runs as SPMD: every rank executes the same stage bodies in the same
   alone in :func:`run_on_main_only` while the other ranks wait; inside it (:func:`main_rank_only`)
   rank 0's writes and deletions skip their barriers, and every rank gets its result.
 
-* A rank that ``torchrun`` started dies with it (:func:`init_from_env`, ``parent_death.py``).
+* A rank that ``torchrun`` started dies with it (:func:`die_with_torchrun`).
 
 Without a process group (or with one process) every function is the one-process identity.
 """
@@ -37,7 +37,7 @@ T = TypeVar("T")
 # mmengine's process-group helpers (one-process identities without a group) under this module's names;
 # all_gather: every rank's object, in rank order, on every rank
 rank, world_size, is_main, all_gather = get_rank, get_world_size, is_main_process, all_gather_object
-__all__ = ["all_gather", "barrier", "init_from_env", "is_distributed", "is_main", "main_rank_only",
+__all__ = ["all_gather", "barrier", "die_with_torchrun", "init_from_env", "is_distributed", "is_main", "main_rank_only",
            "on_main", "rank", "run_on_main_only", "world_size", "writes_on_main"]
 
 # How long the other ranks wait for a section of rank 0 alone: indexing a full ImageNet on a slow
@@ -140,14 +140,22 @@ def _portable(exc: Exception) -> Exception:
         return RuntimeError(f"rank 0 failed: {type(exc).__name__}: {exc}")
 
 
+def die_with_torchrun() -> None:
+    """When ``torchrun``'s agent started this process, end it when the agent ends: torchrun starts
+    each rank in a session of its own, so a kill of its process group does not reach the ranks, and
+    they would go on writing into the work dir beside the run that resumes there (``parent_death.py``)."""
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        die_with_parent(os.getppid())
+
+
 def init_from_env(backend: str | None = None) -> bool:
     """Join the process group ``torchrun`` describes (``WORLD_SIZE``/``RANK`` in the environment);
     gloo on CPU, nccl with GPUs unless ``backend`` says otherwise (``tools/run_pipeline.py --device
-    cpu`` hides the GPUs before this, so its processes join with gloo). Returns whether there is one."""
+    cpu`` hides the GPUs before this, so its processes join with gloo); a rank dies with torchrun
+    (:func:`die_with_torchrun`). Returns whether there is one."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return dist.is_initialized()
-    if "TORCHELASTIC_RUN_ID" in os.environ:   # started by torchrun's agent, in a session of its own
-        die_with_parent(os.getppid())   # a killed torchrun leaves no rank writing into the work dir
+    die_with_torchrun()
     if backend is None:
         backend = dist_backend(torch.cuda.is_available())
     if backend == "nccl":

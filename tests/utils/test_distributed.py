@@ -107,14 +107,16 @@ def test_run_on_main_only_in_one_process_is_a_call():
 _RANK_SCRIPT = """
 import os, sys, time
 from pathlib import Path
-from ilsvrc_pipe.utils.distributed import init_from_env
-init_from_env("gloo")
+from ilsvrc_pipe.utils import distributed
+distributed.{entry}
 Path(sys.argv[1], f"rank{os.environ['RANK']}.pid").write_text(str(os.getpid()))
 time.sleep(120)
 """
 
 
-def test_ranks_die_with_a_killed_torchrun(tmp_path):
+@pytest.mark.parametrize("entry", ["init_from_env('gloo')",   # tools/run_pipeline.py
+                                   "die_with_torchrun()"])     # tools/train.py (mmengine joins the group)
+def test_ranks_die_with_a_killed_torchrun(tmp_path, entry):
     """torchrun starts each rank in a session of its own: a SIGKILL of its process group does not
     reach them, yet they must not go on running (and writing into the work dir) without it."""
     import os
@@ -124,7 +126,7 @@ def test_ranks_die_with_a_killed_torchrun(tmp_path):
     import time
 
     script = tmp_path / "rank.py"
-    script.write_text(_RANK_SCRIPT)
+    script.write_text(_RANK_SCRIPT.replace("{entry}", entry))
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                              "--master_port", "29549", str(script), str(tmp_path)], cwd=repo,
