@@ -157,6 +157,52 @@ def pipeline_tool():
     return run_pipeline_tool
 
 
+class LinuxProcesses:
+    """Processes seen through ``/proc``: the tests that kill a launcher (a pipeline, torchrun) check
+    that the processes it started end with it."""
+
+    @staticmethod
+    def children(pid: int) -> list[int]:
+        """The processes whose parent is ``pid``."""
+        kids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    kids.append(int(stat.parent.name))
+            except (OSError, IndexError, ValueError):
+                continue
+        return kids
+
+    @staticmethod
+    def alive(pid: int) -> bool:
+        """Whether ``pid`` runs (a zombie nobody reaped has ended)."""
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    @classmethod
+    def survivors(cls, pids: list[int], within: float) -> list[int]:
+        """Those of ``pids`` still running after ``within`` seconds of waiting for them to end; they
+        are SIGKILLed, so a failing test leaves nothing running."""
+        import signal
+        import time
+
+        deadline = time.monotonic() + within
+        while any(map(cls.alive, pids)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [pid for pid in pids if cls.alive(pid)]
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        return left
+
+
+@pytest.fixture(scope="session")
+def processes():
+    """:class:`LinuxProcesses` (test modules cannot import conftest under importlib mode)."""
+    return LinuxProcesses
+
+
 @pytest.fixture(autouse=True)
 def _ground_truth_cache_in_tmp(tmp_path_factory, monkeypatch):
     """Scorers that cache parsed ground truth (tools/evaluate.py) write into a fresh folder per test,

@@ -87,29 +87,9 @@ def test_a_failing_member_stops_the_others_and_is_named(smoke_artifacts, tmp_pat
     assert not long_one.final.is_file() and time.monotonic() - start < 120
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(stat.parent.name))
-    return kids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
-def test_a_killed_pipeline_leaves_no_training_running(smoke_artifacts, tmp_path):
+def test_a_killed_pipeline_leaves_no_training_running(smoke_artifacts, tmp_path, processes):
     cfg, art = smoke_artifacts
     jobs = _jobs(cfg, art, tmp_path, epochs=500)
     script = tmp_path / "train.py"
@@ -123,14 +103,11 @@ def test_a_killed_pipeline_leaves_no_training_running(smoke_artifacts, tmp_path)
         while not all((j.work_dir / "last_checkpoint").is_file() for j in jobs):   # both are training
             assert proc.poll() is None and time.monotonic() < deadline, "the trainings never reached a checkpoint"
             time.sleep(0.1)
-        kids = [k for k in _children(proc.pid) if _alive(k)]
+        kids = [k for k in processes.children(proc.pid) if processes.alive(k)]
         assert len(kids) >= 2, kids
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        deadline = time.monotonic() + 30
-        while any(_alive(k) for k in kids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(_alive(k) for k in kids), "a training outlived the killed pipeline"
+        assert not processes.survivors(kids, within=30), "a training outlived the killed pipeline"
     finally:
         if proc.poll() is None:
             proc.kill()

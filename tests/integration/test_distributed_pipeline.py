@@ -75,39 +75,6 @@ def test_same_weights_give_identical_files_in_one_process(two_process_run, tmp_p
             assert _figures(one[key]) == _figures(two[key]), (stage, key)
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (Linux ``/proc``)."""
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                kids.append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return kids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _gone(pids: list[int], within: float) -> bool:
-    """Whether every process of ``pids`` ends within ``within`` seconds; the survivors are killed."""
-    import signal
-    import time
-
-    deadline = time.monotonic() + within
-    while any(map(_alive, pids)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    survivors = [p for p in pids if _alive(p)]
-    for pid in survivors:
-        os.kill(pid, signal.SIGKILL)
-    return not survivors
-
-
 def _figures(obj):
     """``obj`` without the paths it holds (each run names its own folder)."""
     if isinstance(obj, dict):
@@ -115,7 +82,7 @@ def _figures(obj):
     return obj
 
 
-def test_a_killed_two_process_run_resumes_where_it_stopped(two_process_run, tmp_path):
+def test_a_killed_two_process_run_resumes_where_it_stopped(two_process_run, tmp_path, processes):
     """torchrun SIGKILLed inside the first RPN's train proposals (some parts written): its ranks, which
     torchrun starts outside its process group, die with it, and the same command resumes at the first
     unfinished chunk and ends with the uninterrupted run's files."""
@@ -139,7 +106,7 @@ def test_a_killed_two_process_run_resumes_where_it_stopped(two_process_run, tmp_
         assert proc.poll() is None, proc.stderr.read()[-3000:]
         assert time.monotonic() - t0 < 900, "kill point never reached"
         time.sleep(0.002)
-    ranks = _children(proc.pid)   # torchrun starts each rank in a session of its own
+    ranks = processes.children(proc.pid)   # torchrun starts each rank in a session of its own
     for pid in ranks:
         os.kill(pid, signal.SIGSTOP)   # the parts on disk stay as they are
     os.killpg(proc.pid, signal.SIGKILL)   # torchrun: its process group, which the ranks are not in
@@ -147,7 +114,7 @@ def test_a_killed_two_process_run_resumes_where_it_stopped(two_process_run, tmp_
     kept = {p.name: p.stat().st_mtime_ns for p in proposals.glob("part-*.parquet")}
     for pid in ranks:
         os.kill(pid, signal.SIGCONT)
-    assert len(ranks) == 2 and _gone(ranks, within=60), "the ranks outlived torchrun"   # they die with it
+    assert len(ranks) == 2 and not processes.survivors(ranks, within=60), "the ranks outlived torchrun"
     assert 2 <= len(kept) < 8
     res = _run(command("29536"), work, subs, root)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]

@@ -116,7 +116,7 @@ time.sleep(120)
 
 @pytest.mark.parametrize("entry", ["init_from_env('gloo')",   # tools/run_pipeline.py
                                    "die_with_torchrun()"])     # tools/train.py (mmengine joins the group)
-def test_ranks_die_with_a_killed_torchrun(tmp_path, entry):
+def test_ranks_die_with_a_killed_torchrun(tmp_path, entry, processes):
     """torchrun starts each rank in a session of its own: a SIGKILL of its process group does not
     reach them, yet they must not go on running (and writing into the work dir) without it."""
     import os
@@ -140,18 +140,5 @@ def test_ranks_die_with_a_killed_torchrun(tmp_path, entry):
     ranks = [int(p.read_text()) for p in pid_files]
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    deadline = time.monotonic() + 20
-    while any(map(_alive, ranks)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    survivors = [pid for pid in ranks if _alive(pid)]
-    for pid in survivors:
-        os.kill(pid, signal.SIGKILL)
-    assert not survivors, "ranks outlived torchrun"
+    assert not processes.survivors(ranks, within=20), "ranks outlived torchrun"
 
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie nobody reaped has ended)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
