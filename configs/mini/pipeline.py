@@ -101,8 +101,8 @@ rcnn = dict(
         # falling steadily when the rate dropped, and fewer epochs at 0.01 lost (5: 10.2 % GT-class
         # error on cluttered s1 against 5.8 %). On the seed study's four datasets the single
         # localizer's GT-class error went 3.1 / 2.6 / 3.9 / 6.3 -> 1.5 / 1.5 / 3.4 / 7.8 % and the
-        # ensemble's 2.6 / 2.0 / 1.5 / 7.3 -> 2.6 / 1.5 / 1.9 / 6.3 %, for about 95 s less of the
-        # rcnn stage (docs/studies.md#cheaper-settings-for-make-run-screened).
+        # ensemble's 2.6 / 2.0 / 1.5 / 7.3 -> 2.6 / 1.5 / 1.9 / 6.3 %, for about 85 s less of the
+        # rcnn stage in `make run` (201 against 285 s; docs/studies.md#cheaper-settings-for-make-run-screened).
         lr=0.03, milestones=(4,), max_epochs=5, cache_images=True),
     # paper: 200 proposals per class. The top 25 of each RPN (union of the two: <= 50 per class)
     # halve the rescoring time of the top 50; rpn_rcnn_dense 5.1% (top 25) vs 6.1% (top 50).
